@@ -1,0 +1,5 @@
+"""Model run pages (start, cancel, resume, progress)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""Annotator screens and the researcher dashboard."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

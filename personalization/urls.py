@@ -1,0 +1,5 @@
+"""Personalization API (imports)."""
+
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,73 @@
+"""Project-wide checks: migrations are complete, lint is clean, production settings pass deploy checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_no_pending_migrations() -> None:
+    out = StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit as exc:  # makemigrations --check exits 1 when a migration is missing
+        pytest.fail(f"Models changed without a migration:\n{out.getvalue()} ({exc})")
+
+
+def test_ruff_is_clean() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+
+
+def test_production_settings_pass_deploy_check() -> None:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "annotate.settings.production",
+        "DJANGO_SECRET_KEY": "a" * 20 + "-prod-check-" + "b7Qz" * 10,
+        "DJANGO_ALLOWED_HOSTS": "attune.example.org",
+    }
+    result = _manage(["check", "--deploy", "--fail-level", "WARNING"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_settings_refuse_to_start_without_secret_key() -> None:
+    env = {"DJANGO_SETTINGS_MODULE": "annotate.settings.production", "DJANGO_ALLOWED_HOSTS": "attune.example.org"}
+    env_without_key = {k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**env_without_key, **env},
+    )
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_production_settings_refuse_to_start_without_allowed_hosts() -> None:
+    env = {"DJANGO_SETTINGS_MODULE": "annotate.settings.production", "DJANGO_SECRET_KEY": "x" * 60}
+    result = _manage(["check"], {**env, "DJANGO_ALLOWED_HOSTS": ""})
+    assert result.returncode != 0
+    assert "DJANGO_ALLOWED_HOSTS" in result.stderr
