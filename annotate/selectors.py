@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+import random
 
-from personalization.models import Study
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+
+from annotate.models import Assignment, Item
+from judgments.models import ItemFeedback, Judgment
+from personalization.models import Attribute, Conversation, Guideline, Stage, Study, Turn
 
 
 def studies_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Study]:
@@ -13,3 +17,162 @@ def studies_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Stud
     if not user.is_authenticated:
         return Study.objects.none()
     return Study.objects.filter(Q(owners=user) | Q(annotators=user)).distinct().order_by("-created_at")
+
+
+def study_progress(*, study: Study, stage: int, annotator: AbstractBaseUser | None = None) -> dict:
+    """Counts for progress bars: the study's items of a stage and, given an annotator, their own.
+
+    done = k third-party judgments in; in progress = started (a slot held or a judgment in) but
+    not done; waiting = nobody has started it. `mine_available` counts items the annotator could
+    still be given (a free slot, never held or skipped by them). Two or three aggregate queries.
+    """
+    items = Item.objects.filter(study=study, stage=stage)
+    counts = items.aggregate(
+        items_total=Count("id"),
+        items_done=Count("id", filter=Q(done_count__gte=F("k"))),
+        items_in_progress=Count("id", filter=Q(slots_taken__gt=0, done_count__lt=F("k"))),
+        items_waiting=Count("id", filter=Q(slots_taken=0, done_count__lt=F("k"))),
+    )
+    counts["mine_done"] = 0
+    counts["mine_available"] = 0
+    if annotator is not None:
+        counts["mine_done"] = Assignment.objects.filter(
+            study=study, stage=stage, annotator_id=annotator.pk, status=Assignment.Status.SUBMITTED
+        ).count()
+        mine = Assignment.objects.filter(item=OuterRef("pk"), annotator_id=annotator.pk)
+        available = items.filter(slots_taken__lt=F("k")).exclude(Exists(mine))
+        if stage == Stage.CORRECTNESS:
+            available = items.filter(Q(slots_taken__lt=F("k")) | Q(subject__user_id=annotator.pk)).exclude(Exists(mine))
+        counts["mine_available"] = available.count()
+    return counts
+
+
+def judgments_of_annotator(*, study: Study, annotator: AbstractBaseUser) -> QuerySet[Assignment]:
+    """The annotator's submitted assignments in a study, newest first (their items, for editing)."""
+    return (
+        Assignment.objects.filter(study=study, annotator_id=annotator.pk, status=Assignment.Status.SUBMITTED)
+        .select_related("item", "item__subject", "item__prompt", "item__pair__prompt")
+        .order_by("-submitted_at", "-id")
+    )
+
+
+def _existing_answers(assignment: Assignment) -> dict[int, str]:
+    """The annotator's stored answers for this item, in the terms the screen shows."""
+    item = assignment.item
+    target = {1: {"subject_id": item.subject_id}, 2: {"prompt_id": item.prompt_id}, 3: {"pair_id": item.pair_id}}
+    rows = Judgment.objects.filter(
+        study_id=assignment.study_id,
+        stage=assignment.stage,
+        annotator_id=assignment.annotator_id,
+        **target[assignment.stage],
+    ).values_list("attribute_id", "answer", "note")
+    existing: dict[int, str] = {}
+    for attribute_id, answer, _note in rows:
+        if assignment.stage == Stage.PREFERENCE:
+            # Stored as personalized vs generic; shown as B vs A. The 1-5 scale is symmetric.
+            answer = answer if assignment.personalized_side == "B" else str(6 - int(answer))
+        existing[attribute_id] = answer
+    return existing
+
+
+def _existing_feedback(assignment: Assignment) -> tuple[dict[int, str], dict]:
+    item = assignment.item
+    target = {1: {"subject_id": item.subject_id}, 2: {"prompt_id": item.prompt_id}, 3: {"pair_id": item.pair_id}}
+    notes = dict(
+        Judgment.objects.filter(
+            study_id=assignment.study_id,
+            stage=assignment.stage,
+            annotator_id=assignment.annotator_id,
+            **target[assignment.stage],
+        )
+        .exclude(note="")
+        .values_list("attribute_id", "note")
+    )
+    feedback = (
+        ItemFeedback.objects.filter(
+            stage=assignment.stage, annotator_id=assignment.annotator_id, **target[assignment.stage]
+        )
+        .values("note", "missing_attributes", "flag")
+        .first()
+    )
+    return notes, feedback or {}
+
+
+def assignment_payload(*, assignment: Assignment) -> dict:
+    """Everything a screen needs to show an assignment, as JSON-able data.
+
+    Model and conversation text is returned raw: it is untrusted, and the screens escape it.
+    Stage 2 hides which subject each attribute belongs to and shuffles them with the item
+    seed; stage 3 shows the responses as A and B without saying which is personalized.
+    A constant number of queries per stage, whatever the study size.
+    """
+    item = assignment.item
+    study = assignment.study
+    stage = assignment.stage
+    guideline = Guideline.objects.filter(study=study, stage=stage).order_by("-version").first()
+    payload: dict = {
+        "assignment_id": assignment.pk,
+        "item_id": item.pk,
+        "stage": stage,
+        "status": assignment.status,
+        "first_person": assignment.first_person,
+        "study": {"id": study.pk, "name": study.name},
+        "guidelines": {"version": guideline.version, "text": guideline.text} if guideline else None,
+        "draft": assignment.draft,
+        "active_ms": assignment.active_ms,
+        "lease_expires_at": assignment.lease_expires_at.isoformat(),
+        "submitted_at": assignment.submitted_at.isoformat() if assignment.submitted_at else None,
+        "existing": {},
+        "attribute_notes": {},
+        "feedback": {},
+        "progress": study_progress(study=study, stage=stage, annotator=assignment.annotator),
+    }
+    if assignment.status == Assignment.Status.SUBMITTED:
+        payload["existing"] = _existing_answers(assignment)
+        payload["attribute_notes"], payload["feedback"] = _existing_feedback(assignment)
+
+    if stage == Stage.CORRECTNESS:
+        attributes = item.attributes.order_by("id").prefetch_related(
+            Prefetch("evidence_turns", queryset=Turn.objects.only("id").order_by("conversation_id", "index"))
+        )
+        conversations = (
+            Conversation.objects.filter(subject_id=item.subject_id)
+            .order_by("timestamp", "id")
+            .prefetch_related(Prefetch("turns", queryset=Turn.objects.order_by("index")))
+        )
+        payload["conversations"] = [
+            {
+                "id": c.pk,
+                "model": c.model,
+                "timestamp": c.timestamp.isoformat() if c.timestamp else None,
+                "turns": [{"id": t.pk, "index": t.index, "role": t.role, "content": t.content} for t in c.turns.all()],
+            }
+            for c in conversations
+        ]
+        payload["attributes"] = [
+            {
+                "id": a.pk,
+                "text": a.text,
+                "reason": a.reason,
+                "confidence": a.confidence,
+                "evidence_turn_ids": [t.pk for t in a.evidence_turns.all()],
+            }
+            for a in attributes
+        ]
+    elif stage == Stage.RELEVANCE:
+        prompt = item.prompt
+        shown = [{"id": a.pk, "text": a.text} for a in Attribute.objects.filter(items=item).order_by("id")]
+        random.Random(item.seed).shuffle(shown)  # noqa: S311 - a fixed display order, not a secret
+        payload["prompt"] = {"id": prompt.pk, "text": prompt.text}
+        payload["attributes"] = shown
+    else:
+        pair = item.pair
+        prompt = pair.prompt
+        personalized, generic = item.personalized_response, item.generic_response
+        sides = {"A": generic.text, "B": personalized.text}
+        if assignment.personalized_side == "A":
+            sides = {"A": personalized.text, "B": generic.text}
+        payload["prompt"] = {"id": prompt.pk, "text": prompt.text}
+        payload["responses"] = sides
+        payload["attributes"] = [{"id": a.pk, "text": a.text} for a in item.attributes.order_by("id")]
+    return payload
