@@ -2,12 +2,14 @@
 
 Majority rule (both stages): an attribute passes when strictly more than half of the human
 judgments of it say the positive answer. Ties fail, so "maybe" and disagreement count against
-an attribute, and an attribute nobody judged yet passes nothing. Model judgments never count.
+an attribute, and an attribute nobody judged yet passes nothing. Model judgments never count,
+and neither does a subject's own first-person judgment of their attributes in stage 1: the
+consensus is the k third parties', as in the study design.
 """
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from judgments.models import Judgment
 from personalization.models import Study
@@ -17,6 +19,7 @@ def attributes_accepted_by_humans(*, study: Study) -> set[int]:
     """Attribute ids that stage 1 accepted: a strict majority of human judgments say "makes_sense"."""
     rows = (
         Judgment.objects.filter(study=study, stage=1, annotator__isnull=False)
+        .exclude(subject__user__isnull=False, annotator=F("subject__user"))
         .values("attribute_id")
         .annotate(total=Count("id"), positive=Count("id", filter=Q(answer="makes_sense")))
         .order_by()

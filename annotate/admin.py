@@ -1,0 +1,52 @@
+"""Admin for items and assignments: read-only views for researchers, scoped to the studies they own.
+
+Counters and statuses are only ever changed by annotate.services (which keep the slot counts
+consistent under concurrency), so nothing here edits them by hand.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from annotate.models import Assignment, Item
+from annotate.services import assignments_reclaim_expired
+from personalization.models import Study
+
+
+class OwnedStudyReadOnlyAdmin(admin.ModelAdmin):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(study__owners=request.user).distinct()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+
+@admin.register(Item)
+class ItemAdmin(OwnedStudyReadOnlyAdmin):
+    list_display = ["id", "study", "stage", "subject", "prompt", "pair", "k", "slots_taken", "done_count"]
+    list_filter = ["stage", "study"]
+    raw_id_fields = ["subject", "prompt", "pair", "generic_response", "personalized_response"]
+    filter_horizontal = ["attributes"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(OwnedStudyReadOnlyAdmin):
+    list_display = ["id", "study", "stage", "item", "annotator", "status", "first_person", "lease_expires_at"]
+    list_filter = ["status", "stage", "first_person", "study"]
+    raw_id_fields = ["item", "annotator"]
+    actions = ["reclaim_expired"]
+
+    @admin.action(description="Reclaim lapsed leases of these studies")
+    def reclaim_expired(self, request: HttpRequest, queryset: QuerySet[Assignment]) -> None:
+        # The queryset comes from the changelist, so it is already limited to owned studies.
+        reclaimed = sum(
+            assignments_reclaim_expired(study=study)
+            for study in Study.objects.filter(pk__in=queryset.values("study_id"))
+        )
+        self.message_user(request, f"Reclaimed {reclaimed} lapsed lease(s).", messages.SUCCESS)
