@@ -25,8 +25,9 @@ from typing import Any, BinaryIO
 from django.db import transaction
 
 from personalization.importers.common import (
-    DuplicateIndex,
+    BatchErrors,
     ErrorCollector,
+    ErrorSink,
     ImportReport,
     LineError,
     Progress,
@@ -111,7 +112,7 @@ def _evidence(value: Any, name: str) -> tuple[list[EvidenceRef], list[str]]:
         item = as_object(item, item_name)
         turn_index = as_index(require(item, "turn_index", f"{item_name}."), f"{item_name}.turn_index")
         if item.get("conversation_hash") is not None:
-            conv_hash = as_text(item["conversation_hash"], f"{item_name}.conversation_hash")
+            conv_hash = as_text(item["conversation_hash"], f"{item_name}.conversation_hash", is_id=True)
             refs.append(EvidenceRef(field=item_name, turn_index=turn_index, conversation_hash=conv_hash))
         elif item.get("conversation_index") is not None:
             conv_index = as_index(item["conversation_index"], f"{item_name}.conversation_index")
@@ -152,9 +153,7 @@ def _attribute(value: Any, name: str, *, merged: bool) -> ParsedAttribute:
 
 def parse_subject(record: dict[str, Any], *, line: int) -> ParsedSubject:
     """Checks one line; raises LineError naming the field."""
-    user_id = as_text(
-        require(record, "user_id"), "user_id", max_length=Subject._meta.get_field("external_id").max_length
-    )
+    user_id = as_text(require(record, "user_id"), "user_id", max_length=EXTERNAL_ID_MAX, is_id=True)
     source = record.get("source")
     source = as_text(source, "source") if source is not None else ""
     merged: list[ParsedAttribute] = []
@@ -171,7 +170,7 @@ def parse_subject(record: dict[str, Any], *, line: int) -> ParsedSubject:
     return ParsedSubject(line=line, user_id=user_id, source=source, merged=merged)
 
 
-def _parsed(handle: BinaryIO, errors: ErrorCollector | None) -> Iterator[tuple[int, ParsedSubject | LineError | None]]:
+def _parsed(handle: BinaryIO, errors: ErrorSink | None) -> Iterator[tuple[int, ParsedSubject | LineError | None]]:
     for line, record in jsonl_records(handle, errors):
         if record is None:
             yield line, None
@@ -283,24 +282,30 @@ def _resolve(study: Study, subjects: list[ParsedSubject], report_error: Any) -> 
 
 def _validate(src: Source, study: Study) -> int:
     errors = ErrorCollector(src.filename)
-    seen = DuplicateIndex()
+    batch_errors = BatchErrors()
+    # Subject id -> first line naming it: the same subject twice is a duplicate, whether or not
+    # the lines spelled out its source.
+    first_line: dict[int, int] = {}
     records = 0
     with src.open() as handle:
-        for batch in batched(_parsed(handle, errors)):
+        for batch in batched(_parsed(handle, batch_errors)):
             subjects: list[ParsedSubject] = []
             for line, result in batch:
                 records += 1
                 if isinstance(result, LineError):
-                    errors.add(line, result.field_name, result.message)
+                    batch_errors.add(line, result.field_name, result.message)
                 elif result is not None:
-                    first = seen.seen(line, result.source, result.user_id)
-                    if first is not None:
-                        errors.add(
-                            line, "user_id", f"duplicate user_id {result.user_id[:64]!r} (first on line {first})"
-                        )
-                    else:
-                        subjects.append(result)
-            _resolve(study, subjects, errors.add)
+                    subjects.append(result)
+            resolved = _resolve(study, subjects, batch_errors.add)
+            for subject in subjects:
+                subject_id = resolved.subject_ids.get(subject.line)
+                if subject_id is None:
+                    continue
+                first = first_line.setdefault(subject_id, subject.line)
+                if first != subject.line:
+                    message = f"duplicate user_id {subject.user_id[:64]!r} (first on line {first})"
+                    batch_errors.add(subject.line, "user_id", message)
+            batch_errors.flush_into(errors)
     errors.check_not_empty(records)
     errors.raise_if_any()
     return records

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 # Rows written per bulk_create and lines per validation/DB lookup batch: large enough to
 # amortize round trips, small enough that a batch's objects stay a few MB.
@@ -58,6 +58,10 @@ class ImportValidationError(Exception):
         return "\n".join(lines)
 
 
+class ErrorSink(Protocol):
+    def add(self, line: int, field_name: str, message: str) -> None: ...
+
+
 class ErrorCollector:
     """Keeps the first few errors verbatim and counts the rest, so a bad 100k-line file
     neither floods the report nor grows memory."""
@@ -80,6 +84,21 @@ class ErrorCollector:
     def raise_if_any(self) -> None:
         if self.total:
             raise ImportValidationError(self.errors, self.total)
+
+
+class BatchErrors:
+    """Holds one batch's errors so they can be reported in line order, whichever check found them."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[int, str, str]] = []
+
+    def add(self, line: int, field_name: str, message: str) -> None:
+        self._items.append((line, field_name, message))
+
+    def flush_into(self, errors: ErrorCollector) -> None:
+        for item in sorted(self._items, key=lambda item: item[0]):
+            errors.add(*item)
+        self._items.clear()
 
 
 class LineError(Exception):
@@ -131,7 +150,7 @@ class Source:
             return handle.read(size)
 
 
-def decoded_lines(handle: BinaryIO, errors: ErrorCollector | None) -> Iterator[tuple[int, str]]:
+def decoded_lines(handle: BinaryIO, errors: ErrorSink | None) -> Iterator[tuple[int, str]]:
     """Yields (line number, text) for each physical line, decoded as UTF-8.
 
     A line that is not valid UTF-8 is reported (when `errors` is given) and then decoded with
@@ -150,14 +169,14 @@ def decoded_lines(handle: BinaryIO, errors: ErrorCollector | None) -> Iterator[t
         yield number, text
 
 
-def jsonl_records(handle: BinaryIO, errors: ErrorCollector | None) -> Iterator[tuple[int, dict[str, Any] | None]]:
+def jsonl_records(handle: BinaryIO, errors: ErrorSink | None) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """Yields (line number, object) for every non-blank line; the object is None when the line
     is not a JSON object (the problem is reported to `errors`)."""
     for number, text in decoded_lines(handle, errors):
         if not text.strip():
             continue
         try:
-            value = json.loads(text)
+            value = json.loads(text.rstrip("\r\n"))
         except json.JSONDecodeError as exc:
             if errors is not None:
                 errors.add(number, "(json)", f"malformed JSON: {exc.msg} (column {exc.colno})")
@@ -171,7 +190,7 @@ def jsonl_records(handle: BinaryIO, errors: ErrorCollector | None) -> Iterator[t
         yield number, value
 
 
-def csv_rows(handle: BinaryIO, errors: ErrorCollector | None) -> Iterator[tuple[int, list[str] | None]]:
+def csv_rows(handle: BinaryIO, errors: ErrorSink | None) -> Iterator[tuple[int, list[str] | None]]:
     """Yields (line number, cells) for every non-blank CSV row, header included. The number is
     that of the row's first physical line (a quoted field may span lines); cells is None when
     the row could not be parsed (the problem is reported to `errors`)."""
@@ -216,9 +235,11 @@ def require(record: dict[str, Any], key: str, where: str = "") -> Any:
     return record[key]
 
 
-def as_text(value: Any, name: str, *, max_length: int | None = None, allow_empty: bool = False) -> str:
-    """A non-empty string (ids may also be given as integers)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
+def as_text(
+    value: Any, name: str, *, max_length: int | None = None, allow_empty: bool = False, is_id: bool = False
+) -> str:
+    """A non-empty string; an id (`is_id`) may also be given as an integer."""
+    if isinstance(value, bool) or not isinstance(value, str | int) or (isinstance(value, int) and not is_id):
         raise LineError(name, f"expected a string, got {json_type(value)}")
     text = str(value)
     if not allow_empty and not text.strip():
@@ -228,11 +249,13 @@ def as_text(value: Any, name: str, *, max_length: int | None = None, allow_empty
     return text
 
 
-def as_optional_text(record: dict[str, Any], key: str, *, max_length: int | None = None, where: str = "") -> str:
+def as_optional_text(
+    record: dict[str, Any], key: str, *, max_length: int | None = None, where: str = "", is_id: bool = False
+) -> str:
     value = record.get(key)
     if value is None:
         return ""
-    return as_text(value, f"{where}{key}", max_length=max_length, allow_empty=True)
+    return as_text(value, f"{where}{key}", max_length=max_length, allow_empty=True, is_id=is_id)
 
 
 def as_bool(value: Any, name: str) -> bool:

@@ -29,6 +29,7 @@ from django.utils.dateparse import parse_datetime
 from personalization.importers.common import (
     DuplicateIndex,
     ErrorCollector,
+    ErrorSink,
     ImportReport,
     LineError,
     Progress,
@@ -125,7 +126,7 @@ def _subject_id(record: dict[str, Any], fmt: str, subject_key: str | None) -> st
     keys = (subject_key,) if subject_key else DEFAULT_SUBJECT_KEYS[fmt]
     for key in keys:
         if key in record and record[key] is not None:
-            return as_text(record[key], key, max_length=Subject._meta.get_field("external_id").max_length)
+            return as_text(record[key], key, max_length=Subject._meta.get_field("external_id").max_length, is_id=True)
     which = "the key that names the subject" if len(keys) == 1 else f"one of {', '.join(keys)} names the subject"
     raise LineError(keys[0], f"missing required field: {which} (another key can be chosen with the subject key option)")
 
@@ -152,7 +153,7 @@ def parse_conversation(
     external_id = _subject_id(record, fmt, subject_key)
     hash_key = "conversation_hash" if "conversation_hash" in record or fmt == "wildchat" else "id"
     hash_limit = Conversation._meta.get_field("conversation_hash").max_length
-    given_hash = as_optional_text(record, hash_key, max_length=hash_limit)
+    given_hash = as_optional_text(record, hash_key, max_length=hash_limit, is_id=True)
     line_source = as_optional_text(record, "source", max_length=Subject._meta.get_field("source").max_length)
     synthetic = as_bool(record["is_synthetic"], "is_synthetic") if "is_synthetic" in record else is_synthetic
     consumed = KNOWN_KEYS.union((subject_key,) if subject_key else DEFAULT_SUBJECT_KEYS[fmt])
@@ -186,7 +187,7 @@ class _Options:
 
 
 def _parsed(
-    handle: BinaryIO, options: _Options, errors: ErrorCollector | None
+    handle: BinaryIO, options: _Options, errors: ErrorSink | None
 ) -> Iterator[tuple[int, ParsedConversation | LineError | None]]:
     """Yields each record's parse result; resolves an "auto" format from the first record that has one."""
     for line, record in jsonl_records(handle, errors):

@@ -17,6 +17,7 @@ from django.db import transaction
 from personalization.importers.common import (
     DuplicateIndex,
     ErrorCollector,
+    ErrorSink,
     ImportReport,
     LineError,
     Progress,
@@ -63,7 +64,11 @@ def parse_prompt(record: dict[str, Any], *, line: int, source: str) -> ParsedPro
     _, source_value = _first_present(record, ("source",))
     line_source = as_text(source_value, "source", max_length=SOURCE_MAX, allow_empty=True) if source_value else ""
     id_key, id_value = _first_present(record, SOURCE_ID_KEYS)
-    source_id = as_text(id_value, id_key, max_length=SOURCE_ID_MAX, allow_empty=True) if id_value is not None else ""
+    source_id = (
+        as_text(id_value, id_key, max_length=SOURCE_ID_MAX, allow_empty=True, is_id=True)
+        if id_value is not None
+        else ""
+    )
     return ParsedPrompt(
         line=line, text=text, text_hash=text_sha256(text), source=line_source or source, source_id=source_id.strip()
     )
@@ -81,7 +86,7 @@ def resolve_format(src: Source, fmt: str) -> str:
 
 
 def _records(
-    handle: BinaryIO, fmt: str, errors: ErrorCollector | None
+    handle: BinaryIO, fmt: str, errors: ErrorSink | None
 ) -> Iterator[tuple[int, dict[str, Any] | LineError | None]]:
     """Yields (line, record) in a shape parse_prompt reads, whatever the file format."""
     if fmt == "jsonl":
@@ -105,7 +110,7 @@ def _records(
 
 
 def _parsed(
-    handle: BinaryIO, fmt: str, source: str, errors: ErrorCollector | None
+    handle: BinaryIO, fmt: str, source: str, errors: ErrorSink | None
 ) -> Iterator[tuple[int, ParsedPrompt | LineError | None]]:
     for line, record in _records(handle, fmt, errors):
         if record is None or isinstance(record, LineError):
