@@ -7,17 +7,35 @@ request, stage 3 which of two responses serves the subject better.
 
 from __future__ import annotations
 
+import re
+
 from personalization.models import Stage
+
+
+def unwrap(text: str) -> str:
+    """Joins the hard-wrapped lines of each paragraph and list item, so the stored guideline reads
+    well however a screen wraps it; blank lines and list items ("- ") keep their breaks."""
+    blocks = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        items: list[str] = []
+        for line in block.splitlines():
+            if line.startswith("- ") or not items:
+                items.append(line.strip())
+            else:
+                items[-1] += " " + line.strip()
+        blocks.append("\n".join(items))
+    return "\n\n".join(blocks) + "\n"
+
 
 STAGE_1_CORRECTNESS = """\
 Stage 1: does this attribute make sense?
 
-You see one subject's conversations with an AI assistant and one attribute that a model inferred
-about that subject (for example "Is vegetarian" or "Works night shifts"), with the model's reason,
+You see one person's conversations with an AI assistant and the attributes that a model inferred
+about them (for example "Is vegetarian" or "Works night shifts"), each with the model's reason,
 its confidence and the conversation turns it cites as evidence.
 
-Read the conversations, then answer: given what this person actually wrote, does the attribute
-make sense?
+Read the conversations, then answer for each attribute: given what this person actually wrote,
+does the attribute make sense?
 
 - Makes sense: the conversations clearly support the attribute. The person says it, or it
   follows directly from what they say ("I'm on my third night shift this week" supports "Works
@@ -47,11 +65,13 @@ the conversation itself is broken or contains content you are uncomfortable with
 STAGE_2_RELEVANCE = """\
 Stage 2: would this attribute change the response?
 
-You see a new request (a prompt) that the subject might send to an assistant, and one attribute
-of the subject that annotators accepted in stage 1.
+You see a new request (a prompt) that someone might send to an assistant, and a list of
+attributes of people that annotators accepted in stage 1 (shuffled; you are not told whose they
+are).
 
-Answer: if the assistant knew this attribute, would it change the response in any way, explicitly
-or implicitly?
+For each attribute, answer the question: "Would this attribute change the response in any way,
+explicitly or implicitly?" That is, if the assistant knew this attribute, would it answer
+differently?
 
 - YES: a good assistant would answer differently. The content, the examples, the level of detail,
   the tone, what it recommends or what it leaves out would change. Implicit changes count: a
@@ -96,7 +116,7 @@ would for anyone. Choose 3 when you cannot honestly tell them apart on an attrib
 """
 
 GUIDELINES_V1: dict[int, str] = {
-    Stage.CORRECTNESS: STAGE_1_CORRECTNESS,
-    Stage.RELEVANCE: STAGE_2_RELEVANCE,
-    Stage.PREFERENCE: STAGE_3_PREFERENCE,
+    Stage.CORRECTNESS: unwrap(STAGE_1_CORRECTNESS),
+    Stage.RELEVANCE: unwrap(STAGE_2_RELEVANCE),
+    Stage.PREFERENCE: unwrap(STAGE_3_PREFERENCE),
 }

@@ -32,7 +32,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         # The accounts' passwords are printed here and in the README: on a server others can reach
         # they would be open doors.
-        if settings.SETTINGS_MODULE.endswith(".production") and not options["allow_production"]:
+        # (SETTINGS_MODULE is None under override_settings, hence the `or "")`.)
+        if (settings.SETTINGS_MODULE or "").endswith(".production") and not options["allow_production"]:
             raise CommandError(
                 "seed_demo creates accounts with published passwords and refuses to run under production "
                 "settings; pass --allow-production if you really mean it."
