@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Protocol
 
 from django.apps import apps
 from django.contrib.auth.management import create_permissions
@@ -65,6 +65,12 @@ ANNOTATOR_USERNAMES = ("annotator1", "annotator2", "annotator3")
 ANNOTATOR_PASSWORD = "annotator-demo"  # noqa: S105 - a published demo password, see the module docstring
 
 
+class Writer(Protocol):
+    """Where progress goes: a text file, or a management command's stdout wrapper."""
+
+    def write(self, msg: str, /) -> Any: ...
+
+
 @dataclass(frozen=True)
 class DemoSeed:
     study: Study
@@ -74,7 +80,7 @@ class DemoSeed:
     imports: list[ImportReport]
 
 
-def seed_demo(*, stdout: TextIO | None = None) -> DemoSeed:
+def seed_demo(*, stdout: Writer | None = None) -> DemoSeed:
     """Creates (or completes) the demo accounts, study and data; writes progress to `stdout`.
 
     Idempotent: a second run creates nothing and leaves the study's status, stages and guidelines
@@ -147,7 +153,7 @@ def _demo_study(*, researcher: User, annotators: list[User]) -> Study:
     return study
 
 
-def _import_corpus(*, study: Study, stdout: TextIO | None) -> list[ImportReport]:
+def _import_corpus(*, study: Study, stdout: Writer | None) -> list[ImportReport]:
     # Order matters: attributes cite conversations and turns, which must exist first.
     reports = [
         conversations_import(study=study, path=WILDCHAT_FILE, fmt="wildchat", source=WILDCHAT_SOURCE),
