@@ -12,16 +12,30 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.utils.html import escape
 
+from annotate.management.commands.seed_demo import DEMO_PAIRING_SEED
+from annotate.models import Item
+from annotate.selectors import assignment_payload
+from annotate.services import assignment_next
 from personalization.demo import seed
 from personalization.demo.guidelines import GUIDELINES_V1
-from personalization.models import Attribute, Conversation, Guideline, Prompt, Stage, Study, StudyStage, Subject
+from personalization.models import (
+    Attribute,
+    Conversation,
+    Guideline,
+    Prompt,
+    Stage,
+    Study,
+    StudyStage,
+    Subject,
+    SubjectPrompt,
+)
 
 
 def row_counts() -> dict[str, int]:
     """Rows of every model of the apps the demo touches, plus users, groups and memberships."""
     counts = {
         model._meta.label: model.objects.count()
-        for label in ("personalization", "judgments", "auth")
+        for label in ("personalization", "judgments", "annotate", "auth")
         for model in apps.get_app_config(label).get_models()
     }
     counts["group permissions"] = Group.permissions.through.objects.count()
@@ -217,3 +231,41 @@ def test_command_refuses_production_settings_without_explicit_flag(db: None) -> 
             call_command("seed_demo", stdout=StringIO())
     assert not User.objects.filter(username="researcher").exists()
     assert not Study.objects.exists()
+
+
+def test_command_pairs_prompts_and_builds_stage_1_and_2_items_once(db: None) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    study = Study.objects.get(name=seed.DEMO_STUDY_NAME)
+    assert study.pairing_seed == DEMO_PAIRING_SEED
+    pairs = SubjectPrompt.objects.filter(subject__study=study).count()
+    items = {stage: Item.objects.filter(study=study, stage=stage).count() for stage in Stage}
+    assert pairs >= 12
+    assert items[Stage.CORRECTNESS] == 12
+    assert items[Stage.RELEVANCE] >= 12
+    # Stage 3 compares generated responses; the demo has none until its model runs finish.
+    assert items[Stage.PREFERENCE] == 0
+
+    before = row_counts()
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert row_counts() == before
+    assert Item.objects.filter(study=study).count() == sum(items.values())
+    assert f"stage 1 items          {items[Stage.CORRECTNESS]}" in out.getvalue()
+
+
+@pytest.mark.parametrize("stage", [Stage.CORRECTNESS, Stage.RELEVANCE])
+def test_demo_annotator_gets_work_right_after_seeding(db: None, stage: Stage) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    study = Study.objects.get(name=seed.DEMO_STUDY_NAME)
+    annotator = User.objects.get(username="annotator1")
+
+    assignment = assignment_next(study=study, stage=stage, annotator=annotator)
+
+    assert assignment is not None
+    payload = assignment_payload(assignment=assignment)
+    assert payload["guidelines"]["version"] == 1
+    assert payload["attributes"]
+    if stage == Stage.CORRECTNESS:
+        assert payload["conversations"] and payload["conversations"][0]["turns"]
+    else:
+        assert payload["prompt"]["text"]

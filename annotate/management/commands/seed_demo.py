@@ -7,10 +7,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotate.design import items_build, study_design_pairs
+from annotate.models import Item
 from personalization.demo import seed
-from personalization.models import Attribute, Conversation, Prompt, Subject, Turn
+from personalization.models import Attribute, Conversation, Prompt, Stage, Study, Subject, SubjectPrompt, Turn
 
 DEFAULT_URL = "http://127.0.0.1:8000/"
+# A fixed pairing seed makes every fresh demo pair the same subjects with the same prompts.
+DEMO_PAIRING_SEED = 20240601
 
 
 class Command(BaseCommand):
@@ -40,6 +44,7 @@ class Command(BaseCommand):
             )
         demo = seed.seed_demo(stdout=self.stdout)
         study = demo.study
+        _prepare_work(study)
         url = options["url"].rstrip("/") + "/"
         subjects = Subject.objects.filter(study=study)
         counts = {
@@ -52,6 +57,8 @@ class Command(BaseCommand):
                 subject__study=study, level=Attribute.Level.ORIGINAL
             ).count(),
             "prompts": Prompt.objects.filter(study=study).count(),
+            "subject-prompt pairs": SubjectPrompt.objects.filter(subject__study=study).count(),
+            **{f"stage {stage.value} items": Item.objects.filter(study=study, stage=stage).count() for stage in Stage},
         }
         lines = [
             "",
@@ -68,3 +75,13 @@ class Command(BaseCommand):
         ]
         lines.append("")
         self.stdout.write("\n".join(lines))
+
+
+def _prepare_work(study: Study) -> None:
+    """Pairs subjects with prompts and builds the items every stage can already serve, so the
+    annotators have work as soon as they log in. Both services are idempotent; stage 3 items
+    appear once generated responses exist (build them again after the generation runs)."""
+    seed_value = study.pairing_seed if study.pairing_seed is not None else DEMO_PAIRING_SEED
+    study_design_pairs(study=study, seed=seed_value)
+    for stage in Stage:
+        items_build(study=study, stage=stage)
