@@ -45,7 +45,15 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser | AnonymousUser, assi
     owners = Study.owners.through.objects.filter(study_id=OuterRef("study_id"), user_id=user.pk)
     annotators = Study.annotators.through.objects.filter(study_id=OuterRef("study_id"), user_id=user.pk)
     assignment = (
-        Assignment.objects.select_related("item", "study")
+        Assignment.objects.select_related(
+            "study",
+            "annotator",
+            "item__subject",
+            "item__prompt",
+            "item__pair__prompt",
+            "item__generic_response",
+            "item__personalized_response",
+        )
         .filter(Q(Exists(owners)) | Q(Exists(annotators)), pk=assignment_id, annotator_id=user.pk)
         .first()
     )

@@ -65,7 +65,12 @@ def stage_validate(stage: object) -> int:
 
 
 def lease_seconds_for(*, study: Study, stage: int) -> int:
-    seconds = StudyStage.objects.filter(study=study, stage=stage).values_list("lease_seconds", flat=True).first()
+    seconds = (
+        StudyStage.objects.filter(study_id=study.pk, stage=stage)
+        .order_by("pk")
+        .values_list("lease_seconds", flat=True)
+        .first()
+    )
     return seconds or StudyStage._meta.get_field("lease_seconds").default
 
 
@@ -93,12 +98,13 @@ def _not_mine(annotator: AbstractBaseUser) -> Exists:
 
 
 def _new_assignment(
-    *, item: Item, annotator: AbstractBaseUser, lease_until: datetime, first_person: bool
+    *, study: Study, item: Item, annotator: AbstractBaseUser, lease_until: datetime, first_person: bool
 ) -> Assignment:
     side = personalized_side_for(item_seed=item.seed, annotator_id=annotator.pk) if item.stage == 3 else ""
+    item.study = study
     return Assignment.objects.create(
         item=item,
-        study_id=item.study_id,
+        study=study,
         stage=item.stage,
         annotator=annotator,
         first_person=first_person,
@@ -169,7 +175,9 @@ def _claim(*, study: Study, stage: int, annotator: AbstractBaseUser, lease_until
             # First-person work takes no slot, so no item lock is needed: the unique
             # (item, annotator) constraint alone keeps it to one assignment.
             with transaction.atomic():
-                return _new_assignment(item=own, annotator=annotator, lease_until=lease_until, first_person=True)
+                return _new_assignment(
+                    study=study, item=own, annotator=annotator, lease_until=lease_until, first_person=True
+                )
 
     with transaction.atomic():
         candidates = Item.objects.filter(study=study, stage=stage, slots_taken__lt=F("k")).exclude(_not_mine(annotator))
@@ -183,7 +191,9 @@ def _claim(*, study: Study, stage: int, annotator: AbstractBaseUser, lease_until
             if not Item.objects.filter(pk=item.pk, slots_taken__lt=F("k")).update(slots_taken=F("slots_taken") + 1):
                 return False
             item.slots_taken += 1
-            return _new_assignment(item=item, annotator=annotator, lease_until=lease_until, first_person=False)
+            return _new_assignment(
+                study=study, item=item, annotator=annotator, lease_until=lease_until, first_person=False
+            )
 
     with transaction.atomic():
         # Row lock on the annotator's own lapsed assignment while its slot is claimed back.
