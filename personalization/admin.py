@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
 from personalization import models as m
+from personalization.importers import ImportValidationError
+from personalization.importers.access import study_get_for_import
+from personalization.importers.uploads import FORMATS_BY_KIND, KINDS, upload_import
 
 
 class StudyScopedAdmin(admin.ModelAdmin):
@@ -31,6 +38,43 @@ class GuidelineInline(admin.StackedInline):
     extra = 0
 
 
+class StudyImportForm(forms.Form):
+    """The admin's "Import data" form; the same choices as the import API."""
+
+    kind = forms.ChoiceField(choices=[(kind, kind.capitalize()) for kind in KINDS])
+    file = forms.FileField(help_text="JSONL (conversations, attributes, prompts) or CSV (prompts).")
+    format = forms.ChoiceField(
+        choices=[
+            ("auto", "Detect automatically"),
+            ("wildchat", "WildChat JSONL (conversations)"),
+            ("openai", "OpenAI chat JSONL (conversations)"),
+            ("jsonl", "JSONL (prompts)"),
+            ("csv", "CSV (prompts)"),
+        ],
+        initial="auto",
+        required=False,
+    )
+    source = forms.CharField(
+        max_length=m.Subject._meta.get_field("source").max_length,
+        required=False,
+        help_text="Source tag for subjects or prompts whose lines name none (e.g. wildchat, lima).",
+    )
+    is_synthetic = forms.BooleanField(required=False, label="Synthetic subjects")
+    subject_key = forms.CharField(
+        max_length=100,
+        required=False,
+        help_text="Conversations: the field naming the subject (default: hashed_ip or user).",
+    )
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        data["format"] = data.get("format") or "auto"
+        kind, fmt = data.get("kind"), data["format"]
+        if kind and fmt and fmt not in FORMATS_BY_KIND[kind]:
+            self.add_error("format", f"{kind.capitalize()} imports accept: {', '.join(FORMATS_BY_KIND[kind])}.")
+        return data
+
+
 @admin.register(m.Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = ["name", "status", "created_at"]
@@ -42,6 +86,54 @@ class StudyAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)
         return qs if request.user.is_superuser else qs.filter(owners=request.user)
+
+    def get_urls(self) -> list[URLPattern]:
+        upload = path(
+            "<path:object_id>/import/",
+            self.admin_site.admin_view(self.import_view),
+            name="personalization_study_import",
+        )
+        return [upload, *super().get_urls()]
+
+    def import_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Upload page: runs the importer and reports the counts, or the file's errors."""
+        study = study_get_for_import(user=request.user, study_id=object_id)
+        if not self.has_change_permission(request, study):
+            raise PermissionDenied
+        errors: list[str] = []
+        total = 0
+        if request.method == "POST":
+            form = StudyImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    report = upload_import(
+                        study=study,
+                        kind=data["kind"],
+                        upload=data["file"],
+                        fmt=data["format"],
+                        source=data["source"],
+                        is_synthetic=data["is_synthetic"],
+                        subject_key=data["subject_key"],
+                    )
+                except ImportValidationError as exc:
+                    errors, total = exc.errors, exc.total
+                else:
+                    messages.success(request, f"Imported {data['file'].name}: {report.summary()}.")
+                    return HttpResponseRedirect(reverse("admin:personalization_study_change", args=[study.pk]))
+        else:
+            form = StudyImportForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import data into {study.name}",
+            "opts": self.model._meta,
+            "original": study,
+            "form": form,
+            "import_errors": errors,
+            "import_errors_more": total - len(errors),
+            "import_errors_total": total,
+        }
+        return TemplateResponse(request, "admin/personalization/study/import.html", context)
 
 
 class TurnInline(admin.TabularInline):
