@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, Sum
 from django.urls import NoReverseMatch, reverse
 
-from annotate.models import Item
+from annotate.models import Assignment, Item
 from annotate.selectors import study_progress
 from judgments.models import ANSWERS_BY_STAGE, ITEM_FIELD_BY_STAGE, ItemFeedback, Judgment
 from personalization.models import (
@@ -271,6 +271,15 @@ def dashboard_flags(*, study: Study, limit: int = FLAG_LIST_LIMIT) -> dict:
             "admin:judgments_itemfeedback_changelist", query=f"study__id__exact={study.id}&flag__exact=1"
         ),
     }
+
+
+def stages_holding_lease(*, study: Study, annotator: object) -> set[int]:
+    """Stages in which the annotator holds a live lease (an item to come back to)."""
+    return set(
+        Assignment.objects.filter(study=study, annotator_id=annotator.pk, status=Assignment.Status.LEASED)
+        .values_list("stage", flat=True)
+        .distinct()
+    )
 
 
 def study_data_overview(*, study: Study) -> dict:

@@ -19,7 +19,13 @@ from django.views.decorators.http import require_http_methods
 
 from annotate import services
 from annotate.access import assignment_get_for_annotator, study_get_for_member, study_get_for_owner
-from annotate.dashboard import dashboard_annotators, dashboard_flags, dashboard_stages, study_data_overview
+from annotate.dashboard import (
+    dashboard_annotators,
+    dashboard_flags,
+    dashboard_stages,
+    stages_holding_lease,
+    study_data_overview,
+)
 from annotate.forms import BuildItemsForm, PairingForm, StudyForm, stage_forms, study_settings_save
 from annotate.selectors import judgments_of_annotator, study_progress
 from personalization.models import Stage, Study
@@ -27,6 +33,9 @@ from personalization.models import Stage, Study
 # Stands in for an assignment id in API URL templates handed to the script, which substitutes
 # the real id; reversing with it keeps the URLs defined in one place (api_urls.py).
 URL_ID_PLACEHOLDER = 987654321
+# What annotators read as the screen's title. Stage 3 does not say "personalized vs generic":
+# knowing that one response is personalized invites looking for it instead of judging usefulness.
+SCREEN_TITLES = {1: "Attribute correctness", 2: "Attribute relevance", 3: "Compare two responses"}
 MY_JUDGMENTS_PAGE_SIZE = 50
 
 
@@ -34,10 +43,19 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     study = study_get_for_member(user=request.user, study_id=study_id)
     is_owner = study.owners.filter(pk=request.user.pk).exists()
     is_annotator = study.annotators.filter(pk=request.user.pk).exists()
+    holding = stages_holding_lease(study=study, annotator=request.user)
     stages = []
     for stage in Stage:
         progress = study_progress(study=study, stage=stage.value, annotator=request.user)
-        stages.append({"number": stage.value, "label": stage.label, "progress": progress})
+        stages.append(
+            {
+                "number": stage.value,
+                "label": stage.label,
+                "progress": progress,
+                "has_work": bool(progress["mine_available"]) or stage.value in holding,
+                "holding": stage.value in holding,
+            }
+        )
     return render(
         request,
         "annotate/study_detail.html",
@@ -56,7 +74,11 @@ def annotate_work(request: HttpRequest, study_id: int, stage: int) -> HttpRespon
     if stage not in Stage.values:
         raise Http404("No such stage.")
     config = _screen_config(study=study, stage=stage, mode="work", assignment_id=None)
-    return render(request, "annotate/work.html", {"study": study, "stage": Stage(stage), "config": config})
+    return render(
+        request,
+        "annotate/work.html",
+        {"study": study, "stage": Stage(stage), "title": SCREEN_TITLES[stage], "config": config},
+    )
 
 
 def assignment_edit(request: HttpRequest, assignment_id: int) -> HttpResponse:
@@ -69,7 +91,13 @@ def assignment_edit(request: HttpRequest, assignment_id: int) -> HttpResponse:
     return render(
         request,
         "annotate/work.html",
-        {"study": study, "stage": Stage(stage), "config": config, "assignment": assignment},
+        {
+            "study": study,
+            "stage": Stage(stage),
+            "title": SCREEN_TITLES[stage],
+            "config": config,
+            "assignment": assignment,
+        },
     )
 
 

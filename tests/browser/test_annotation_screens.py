@@ -11,7 +11,7 @@ from annotate.models import Assignment
 from judgments.models import ItemFeedback, Judgment, JudgmentRevision
 from personalization.models import Study
 from tests.browser.conftest import PageProblems, login_with_keyboard, screenshot
-from tests.screens.builders import HOSTILE_TEXT, populate_study
+from tests.screens.builders import populate_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
