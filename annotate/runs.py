@@ -51,7 +51,9 @@ def _require_owner(*, study: Study, user: AbstractBaseUser) -> None:
 
 def run_dispatch(*, run: ModelRun) -> None:
     """Enqueues the run on its step's task once the transaction commits."""
-    STEP_TASK[run.step].delay_on_commit(run.pk)
+    task = STEP_TASK[run.step]
+    run_id = run.pk
+    transaction.on_commit(lambda: task.delay(run_id))
 
 
 def run_start(

@@ -55,8 +55,9 @@ def generate_isolating(backend: ChatBackend, chats: list[Chat], params: Generati
     """One Generation per chat, or an error string for a chat the backend refuses (e.g. too long).
 
     The whole batch goes in one call; only if the backend rejects it permanently are the chats
-    retried one by one, so one bad input fails its own item instead of the whole run.
-    Transient errors propagate (the task retries).
+    retried one by one, so one bad input fails its own item instead of the whole run. When every
+    chat fails alone too, the backend itself is broken (model missing): that error is raised and
+    the run stops with it. Transient errors propagate (the task retries).
     """
     if not chats:
         return []
@@ -65,9 +66,18 @@ def generate_isolating(backend: ChatBackend, chats: list[Chat], params: Generati
     except BackendError as exc:
         if exc.transient:
             raise
-        if len(chats) == 1:
-            return [f"backend refused this input: {exc}"]
-    return [generate_isolating(backend, [chat], params)[0] for chat in chats]
+        batch_error = exc
+    isolated: list[Generation | str] = []
+    for chat in chats:
+        try:
+            isolated.extend(backend.generate([chat], params))
+        except BackendError as exc:
+            if exc.transient:
+                raise
+            isolated.append(f"backend refused this input: {exc}")
+    if all(isinstance(outcome, str) for outcome in isolated):
+        raise batch_error
+    return isolated
 
 
 @dataclass
@@ -141,15 +151,26 @@ def choose_by_logprobs(
         return []
     cued = [[*chat, {"role": "assistant", "content": cue}] for chat in chats]
     try:
-        scored = backend.choice_logprobs(cued, list(choices))
+        scored: list[dict[str, float] | str] = list(backend.choice_logprobs(cued, list(choices)))
     except BackendError as exc:
         if exc.transient:
             raise
-        if len(chats) == 1:
-            return [f"backend refused this input: {exc}"]
-        return [choose_by_logprobs(backend, [chat], choices, cue=cue)[0] for chat in chats]
+        batch_error = exc
+        scored = []
+        for chat in cued:
+            try:
+                scored.extend(backend.choice_logprobs([chat], list(choices)))
+            except BackendError as single:
+                if single.transient:
+                    raise
+                scored.append(f"backend refused this input: {single}")
+        if all(isinstance(outcome, str) for outcome in scored):
+            raise batch_error from None
     decided: list[tuple[str, dict[str, float]] | str] = []
     for scores in scored:
+        if isinstance(scores, str):
+            decided.append(scores)
+            continue
         best = max(choices, key=lambda choice: scores.get(choice, float("-inf")))
         decided.append((choices[best], {choice.strip(): scores.get(choice, float("-inf")) for choice in choices}))
     return decided

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
@@ -75,8 +76,11 @@ def _balanced_json_spans(text: str, opener: str) -> list[str]:
     return spans
 
 
-def extract_json(text: str) -> object:
-    """The first JSON list (or else object) in the text, ignoring fences and surrounding chatter."""
+def extract_json(text: str, *, accept: Callable[[object], bool] | None = None) -> object:
+    """The first JSON list (or else object) in the text, ignoring fences and surrounding chatter.
+
+    With `accept`, candidates it rejects are skipped ("see note [1]" before the real list).
+    """
     body = strip_code_fences(text)
     if not body.strip():
         raise ParseError("the output is empty: expected a JSON list")
@@ -85,15 +89,28 @@ def extract_json(text: str) -> object:
     except json.JSONDecodeError:
         pass
     last_error = "no JSON list or object found in the output"
+    fallback: list[object] = []
     for opener in ("[", "{"):
         for span in _balanced_json_spans(body, opener):
             try:
-                return json.loads(span)
+                value = json.loads(span)
             except json.JSONDecodeError as exc:
                 last_error = f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+                continue
+            if accept is None or accept(value):
+                return value
+            fallback.append(value)
+    if fallback:
+        return fallback[0]
     if "[" in body and "]" not in body[body.find("[") :]:
         last_error = "the JSON list is not closed (output cut off?)"
     raise ParseError(last_error)
+
+
+def _looks_like_attributes(value: object) -> bool:
+    if isinstance(value, dict):
+        return "attribute" in value or "attributes" in value
+    return isinstance(value, list) and all(isinstance(entry, dict | str) for entry in value)
 
 
 def _confidence(value: object, where: str) -> float | None:
@@ -140,7 +157,7 @@ def parse_attribute_list(text: str) -> list[ExtractedAttribute]:
 
     An empty list is a valid answer (nothing to infer). A single object is accepted as a list of one.
     """
-    data = extract_json(text)
+    data = extract_json(text, accept=_looks_like_attributes)
     if isinstance(data, dict):
         # {"attributes": [...]} or one bare attribute object.
         data = data.get("attributes", [data]) if "attribute" not in data else [data]
