@@ -195,3 +195,14 @@ def test_changing_an_earlier_judgment_keeps_the_history(
     assert Judgment.objects.filter(annotator=annotator, stage=2, answer="no").count() == 1
     assert JudgmentRevision.objects.filter(judgment__annotator=annotator, answer="yes").count() == 1
     assert problems == []
+
+
+def test_a_subject_judging_their_own_attributes_is_told_so(
+    page: Page, live_server: object, populated: Study, annotator: User, problems: PageProblems
+) -> None:
+    populated.subjects.filter(external_id="hashed-ip-1").update(user=annotator)
+    login_with_keyboard(page, live_server.url, "annotator", "pw-annotator-123")
+    _work(page, live_server, populated, 1)
+    expect(page.locator("#first-person")).to_be_visible()
+    expect(page.locator(".attr").first).to_contain_text("Person 1 attribute")
+    assert problems == []

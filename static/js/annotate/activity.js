@@ -46,6 +46,10 @@ export class ActiveTimer {
     this.lastActivity = this.now();
   }
 
+  get idleMs() {
+    return this.now() - this.lastActivity;
+  }
+
   get elapsedMs() {
     this.tick();
     return Math.round(this.activeMs);

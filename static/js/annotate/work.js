@@ -10,6 +10,9 @@ const config = JSON.parse(document.getElementById("work-config").textContent);
 const STAGE = config.stage;
 const EDITING = config.mode === "edit";
 const HEARTBEAT_MS = 30_000;
+// A page left open and untouched this long counts as abandoned: heartbeats stop, the lease
+// runs out and the item goes back to the pool. Any key press or click resumes them.
+const ABANDONED_AFTER_MS = 10 * 60_000;
 const DRAFT_DELAY_MS = 800;
 
 const $ = (id) => document.getElementById(id);
@@ -54,6 +57,7 @@ const state = {
   draftTimer: null,
   draftDirty: false,
   lastHeartbeat: 0,
+  heartbeatInFlight: false,
 };
 const timer = new ActiveTimer();
 // answer key -> answer value for this stage ("y" -> "yes", "1" -> "makes_sense", ...)
@@ -110,6 +114,7 @@ function show(payload) {
 
   let turns = new Map();
   if (STAGE === 1) {
+    $("first-person").hidden = !payload.first_person;
     turns = renderConversations(ui.conversationList, payload.conversations || []);
     ui.conversations.scrollTop = 0;
   } else {
@@ -328,12 +333,16 @@ async function saveDraft({ keepalive = false } = {}) {
 }
 
 async function heartbeat() {
-  if (EDITING || !state.payload || state.busy || document.visibilityState !== "visible") return;
+  if (EDITING || !state.payload || state.busy || state.heartbeatInFlight) return;
+  if (document.visibilityState !== "visible" || timer.idleMs > ABANDONED_AFTER_MS) return;
   state.lastHeartbeat = Date.now();
+  state.heartbeatInFlight = true;
   try {
     await request("POST", assignmentUrl("heartbeat"));
   } catch (error) {
     showError(`Could not keep this item reserved for you (${error.message}). Your answers are still here; submit soon.`);
+  } finally {
+    state.heartbeatInFlight = false;
   }
 }
 
