@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from annotate.models import Assignment, Item
 from judgments.models import ItemFeedback, Judgment
-from personalization.models import Attribute, Conversation, Guideline, Stage, Study, Turn
+from personalization.models import Attribute, Guideline, Stage, Study, Turn
 
 
 def studies_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Study]:
@@ -19,32 +21,71 @@ def studies_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Stud
     return Study.objects.filter(Q(owners=user) | Q(annotators=user)).distinct().order_by("-created_at")
 
 
+# mine_available stops counting here, so a progress read costs the same on a 100k-item study.
+MINE_AVAILABLE_CAP = 1000
+
+
 def study_progress(*, study: Study, stage: int, annotator: AbstractBaseUser | None = None) -> dict:
     """Counts for progress bars: the study's items of a stage and, given an annotator, their own.
 
     done = k third-party judgments in; in progress = started (a slot held or a judgment in) but
-    not done; waiting = nobody has started it. `mine_available` counts items the annotator could
-    still be given (a free slot, never held or skipped by them). Two or three aggregate queries.
+    not done; waiting = nobody has started it. `mine_available` counts the items the annotator
+    could still be given (a free slot, never held or skipped by them, or their own first-person
+    item), up to MINE_AVAILABLE_CAP; `mine_available_capped` says when there are at least that
+    many. Exact; see study_progress_cached for the hot path.
     """
-    items = Item.objects.filter(study=study, stage=stage)
-    counts = items.aggregate(
+    counts = _study_counts(study=study, stage=stage)
+    counts.update(_mine_counts(study=study, stage=stage, annotator=annotator))
+    return counts
+
+
+def study_progress_cached(*, study: Study, stage: int, annotator: AbstractBaseUser | None = None) -> dict:
+    """study_progress with the study-wide counts cached for ATTUNE_PROGRESS_CACHE_SECONDS (default 5).
+
+    Those counts scan every item of the stage, so every payload recomputing them would make
+    "next" and "submit" slower as a study grows; a progress bar a few seconds old is fine. The
+    annotator's own counts stay exact.
+    """
+    ttl = getattr(settings, "ATTUNE_PROGRESS_CACHE_SECONDS", 5)
+    if ttl <= 0:
+        return study_progress(study=study, stage=stage, annotator=annotator)
+    key = f"attune:progress:{study.pk}:{stage}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = _study_counts(study=study, stage=stage)
+        cache.set(key, counts, ttl)
+    return {**counts, **_mine_counts(study=study, stage=stage, annotator=annotator)}
+
+
+def _study_counts(*, study: Study, stage: int) -> dict:
+    return Item.objects.filter(study=study, stage=stage).aggregate(
         items_total=Count("id"),
         items_done=Count("id", filter=Q(done_count__gte=F("k"))),
         items_in_progress=Count("id", filter=Q(slots_taken__gt=0, done_count__lt=F("k"))),
         items_waiting=Count("id", filter=Q(slots_taken=0, done_count__lt=F("k"))),
     )
-    counts["mine_done"] = 0
-    counts["mine_available"] = 0
-    if annotator is not None:
-        counts["mine_done"] = Assignment.objects.filter(
-            study=study, stage=stage, annotator_id=annotator.pk, status=Assignment.Status.SUBMITTED
-        ).count()
-        mine = Assignment.objects.filter(item=OuterRef("pk"), annotator_id=annotator.pk)
-        available = items.filter(slots_taken__lt=F("k")).exclude(Exists(mine))
-        if stage == Stage.CORRECTNESS:
-            available = items.filter(Q(slots_taken__lt=F("k")) | Q(subject__user_id=annotator.pk)).exclude(Exists(mine))
-        counts["mine_available"] = available.count()
-    return counts
+
+
+def _mine_counts(*, study: Study, stage: int, annotator: AbstractBaseUser | None) -> dict:
+    if annotator is None:
+        return {"mine_done": 0, "mine_available": 0, "mine_available_capped": False}
+    mine_done = Assignment.objects.filter(
+        study=study, stage=stage, annotator_id=annotator.pk, status=Assignment.Status.SUBMITTED
+    ).count()
+    open_to_me = Q(slots_taken__lt=F("k"))
+    if stage == Stage.CORRECTNESS:
+        # Third parties never get their own subject; they get it first-person instead.
+        open_to_me = (open_to_me & ~Q(subject__user_id=annotator.pk)) | Q(subject__user_id=annotator.pk)
+    mine = Assignment.objects.filter(item=OuterRef("pk"), annotator_id=annotator.pk)
+    available = (
+        Item.objects.filter(open_to_me, study=study, stage=stage).exclude(Exists(mine)).order_by()[:MINE_AVAILABLE_CAP]
+    )
+    mine_available = available.count()
+    return {
+        "mine_done": mine_done,
+        "mine_available": mine_available,
+        "mine_available_capped": mine_available >= MINE_AVAILABLE_CAP,
+    }
 
 
 def judgments_of_annotator(*, study: Study, annotator: AbstractBaseUser) -> QuerySet[Assignment]:
@@ -125,7 +166,7 @@ def assignment_payload(*, assignment: Assignment) -> dict:
         "existing": {},
         "attribute_notes": {},
         "feedback": {},
-        "progress": study_progress(study=study, stage=stage, annotator=assignment.annotator),
+        "progress": study_progress_cached(study=study, stage=stage, annotator=assignment.annotator),
     }
     if assignment.status == Assignment.Status.SUBMITTED:
         payload["existing"] = _existing_answers(assignment)
@@ -135,20 +176,28 @@ def assignment_payload(*, assignment: Assignment) -> dict:
         attributes = item.attributes.order_by("id").prefetch_related(
             Prefetch("evidence_turns", queryset=Turn.objects.only("id").order_by("conversation_id", "index"))
         )
-        conversations = (
-            Conversation.objects.filter(subject_id=item.subject_id)
-            .order_by("timestamp", "id")
-            .prefetch_related(Prefetch("turns", queryset=Turn.objects.order_by("index")))
+        # One query for every turn of the subject, grouped into conversations here.
+        turns = (
+            Turn.objects.filter(conversation__subject_id=item.subject_id)
+            .select_related("conversation")
+            .order_by("conversation__timestamp", "conversation_id", "index")
         )
-        payload["conversations"] = [
-            {
-                "id": c.pk,
-                "model": c.model,
-                "timestamp": c.timestamp.isoformat() if c.timestamp else None,
-                "turns": [{"id": t.pk, "index": t.index, "role": t.role, "content": t.content} for t in c.turns.all()],
-            }
-            for c in conversations
-        ]
+        conversations: dict[int, dict] = {}
+        for turn in turns:
+            c = turn.conversation
+            conversation = conversations.setdefault(
+                c.pk,
+                {
+                    "id": c.pk,
+                    "model": c.model,
+                    "timestamp": c.timestamp.isoformat() if c.timestamp else None,
+                    "turns": [],
+                },
+            )
+            conversation["turns"].append(
+                {"id": turn.pk, "index": turn.index, "role": turn.role, "content": turn.content}
+            )
+        payload["conversations"] = list(conversations.values())
         payload["attributes"] = [
             {
                 "id": a.pk,

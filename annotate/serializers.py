@@ -47,7 +47,8 @@ class ProgressSerializer(serializers.Serializer):
     items_in_progress = serializers.IntegerField()
     items_waiting = serializers.IntegerField()
     mine_done = serializers.IntegerField()
-    mine_available = serializers.IntegerField()
+    mine_available = serializers.IntegerField(help_text="Counted up to 1000")
+    mine_available_capped = serializers.BooleanField(help_text="True when there are at least 1000")
 
 
 class TurnSerializer(serializers.Serializer):

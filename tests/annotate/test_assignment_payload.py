@@ -38,6 +38,7 @@ def test_stage1_payload_has_conversations_attributes_and_evidence(study, annotat
         "items_waiting",
         "mine_done",
         "mine_available",
+        "mine_available_capped",
     }
 
 

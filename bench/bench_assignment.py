@@ -1,0 +1,235 @@
+"""Benchmark of the annotation hot path: "next item" + "submit" through the real API stack.
+
+Each simulated annotator is a separate process with its own database connection, working in a
+closed loop (no think time): GET next, then POST submit (which also leases and returns the
+next item, as the screens use it). Measured per request: latency, and SQL queries (including
+the session and user lookups every authenticated request makes). Study sizes 1k and 100k
+stage-1 items (k = 3), with 1, 8 and 32 concurrent annotators.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/benchassign .venv/bin/python bench/bench_assignment.py
+
+The database named by DATABASE_URL is migrated and filled with bench studies (reused on later
+runs); never point it at a database you care about. Options: --sizes 1000,100000
+--concurrency 1,8,32 --seconds 15.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth.models import User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from annotate.models import Item  # noqa: E402
+from annotate.services import items_build  # noqa: E402
+from personalization.models import (  # noqa: E402
+    Attribute,
+    Conversation,
+    Guideline,
+    Stage,
+    Study,
+    StudyStage,
+    Subject,
+    Turn,
+)
+
+BATCH = 5000
+
+
+def study_for(size: int) -> Study:
+    """A bench study with `size` stage-1 items (built once, then reused)."""
+    name = f"bench-assignment-{size}"
+    study = Study.objects.filter(name=name).first()
+    if study is not None and Item.objects.filter(study=study, stage=1).count() == size:
+        return study
+    if study is not None:
+        study.delete()
+    started = time.perf_counter()
+    with transaction.atomic():
+        study = Study.objects.create(name=name, status=Study.Status.OPEN)
+        for stage in Stage:
+            StudyStage.objects.create(study=study, stage=stage, judgments_per_item=3, lease_seconds=600)
+            Guideline.objects.create(study=study, stage=stage, version=1, text="Judge each attribute.")
+        for offset in range(0, size, BATCH):
+            n = min(BATCH, size - offset)
+            subjects = Subject.objects.bulk_create(
+                [Subject(study=study, external_id=f"s{offset + i}", source="bench") for i in range(n)]
+            )
+            conversations = Conversation.objects.bulk_create(
+                [Conversation(subject=s, conversation_hash=f"h{s.pk}", model="bench") for s in subjects]
+            )
+            Turn.objects.bulk_create(
+                [
+                    Turn(conversation=c, index=i, role=role, content=text)
+                    for c in conversations
+                    for i, (role, text) in enumerate(
+                        [
+                            ("user", "I need a vegetarian dinner idea for after my night shift."),
+                            ("assistant", "Here is a quick lentil curry you can make in 20 minutes. " * 8),
+                        ]
+                    )
+                ]
+            )
+            Attribute.objects.bulk_create(
+                [
+                    Attribute(subject=s, text=text, reason="Said so in a conversation", confidence=0.7)
+                    for s in subjects
+                    for text in ("Is vegetarian", "Works night shifts", "Cooks at home")
+                ]
+            )
+    items_build(study=study, stage=1)
+    print(f"  built study of {size} items in {time.perf_counter() - started:.0f} s", flush=True)
+    return study
+
+
+def annotators_for(study: Study, tag: str, count: int) -> list[int]:
+    users = [User.objects.get_or_create(username=f"bench-{tag}-{i}")[0] for i in range(count)]
+    study.annotators.add(*users)
+    return [u.pk for u in users]
+
+
+def work(args: tuple[int, int, float, float, multiprocessing.Queue]) -> None:
+    """One annotator: next + submit until time is up or no work is left; reports measurements.
+
+    `think` seconds pass between an item's arrival and its submission (0 = a closed-loop stress test).
+    """
+    study_id, user_id, seconds, think, results = args
+    connections.close_all()  # never share the parent's connection across fork
+    client = Client()
+    client.force_login(User.objects.get(pk=user_id))
+    next_url = f"/api/studies/{study_id}/stages/1/next/"
+    samples: list[tuple[str, float, int]] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        with CaptureQueriesContext(connection) as queries:
+            t0 = time.perf_counter()
+            response = client.get(next_url)
+            elapsed = time.perf_counter() - t0
+        samples.append(("next", elapsed, len(queries)))
+        if response.status_code == 204:
+            break
+        payload = response.json()
+        if think:
+            time.sleep(think)
+        answers = {str(a["id"]): "makes_sense" for a in payload["attributes"]}
+        with CaptureQueriesContext(connection) as queries:
+            t0 = time.perf_counter()
+            response = client.post(
+                f"/api/assignments/{payload['assignment_id']}/submit/",
+                {"answers": answers, "active_ms": 1000},
+                content_type="application/json",
+            )
+            elapsed = time.perf_counter() - t0
+        assert response.status_code == 200, response.content[:300]
+        samples.append(("submit", elapsed, len(queries)))
+    connections.close_all()
+    results.put(samples)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def warm_up() -> None:
+    """Loads the URLconf and the views it imports before forking, so no worker pays for it inside a measurement."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view module
+
+
+def run(size: int, concurrency: int, seconds: float, think: float) -> dict:
+    study = study_for(size)
+    user_ids = annotators_for(study, f"{size}-{concurrency}-{time.time_ns()}", concurrency)
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    results: multiprocessing.Queue = ctx.Queue()
+    processes = [ctx.Process(target=work, args=((study.pk, uid, seconds, think, results),)) for uid in user_ids]
+    started = time.perf_counter()
+    for p in processes:
+        p.start()
+    samples = [s for _ in processes for s in results.get(timeout=seconds + 300)]
+    for p in processes:
+        p.join()
+    wall = time.perf_counter() - started
+    row: dict = {"size": size, "concurrency": concurrency, "think": think, "pairs_per_s": 0.0}
+    for kind in ("next", "submit"):
+        times = [t * 1000 for k, t, _ in samples if k == kind]
+        queries = sorted({q for k, _, q in samples if k == kind})
+        row[kind] = {
+            "count": len(times),
+            "p50": statistics.median(times),
+            "p95": percentile(times, 95),
+            "queries": queries,
+        }
+    row["pairs_per_s"] = row["submit"]["count"] / wall
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--think-ms", default="0", help="comma list of pauses before each submit; 0 = closed loop (stress)"
+    )
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("bench_assignment: set DATABASE_URL to a PostgreSQL database (e.g. .../benchassign).")
+    call_command("migrate", verbosity=0)
+    warm_up()
+    print(f"PostgreSQL {connection.cursor().connection.info.server_version}, {os.cpu_count()} CPU(s)", flush=True)
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        for think in (int(t) / 1000 for t in args.think_ms.split(",")):
+            for concurrency in (int(c) for c in args.concurrency.split(",")):
+                rows.append(run(size, concurrency, args.seconds, think))
+                report(rows[-1])
+    table(rows)
+
+
+def report(row: dict) -> None:
+    print(
+        f"  {row['size']:>7} items, {row['concurrency']:>2} annotators, think {row['think'] * 1000:.0f} ms: "
+        f"{row['pairs_per_s']:.1f} next+submit/s, "
+        f"next p50 {row['next']['p50']:.1f} p95 {row['next']['p95']:.1f} ms, "
+        f"submit p50 {row['submit']['p50']:.1f} p95 {row['submit']['p95']:.1f} ms, "
+        f"queries next {row['next']['queries']} submit {row['submit']['queries']}",
+        flush=True,
+    )
+
+
+def table(rows: list[dict]) -> None:
+    print()
+    print(
+        "| items | annotators | think (ms) | next+submit per s | next p50 / p95 (ms) | submit p50 / p95 (ms) "
+        "| queries next / submit |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(
+            f"| {r['size']} | {r['concurrency']} | {r['think'] * 1000:.0f} | {r['pairs_per_s']:.1f} | "
+            f"{r['next']['p50']:.1f} / {r['next']['p95']:.1f} | {r['submit']['p50']:.1f} / {r['submit']['p95']:.1f} | "
+            f"{'-'.join(map(str, r['next']['queries']))} / {'-'.join(map(str, r['submit']['queries']))} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
