@@ -362,11 +362,6 @@ def s3_to_stored(*, answer: str, personalized_side: str) -> str:
     return answer if personalized_side == "B" else str(6 - int(answer))
 
 
-def s3_to_shown(*, answer: str, personalized_side: str) -> str:
-    """The inverse of s3_to_stored (the scale is symmetric, so it is the same mapping)."""
-    return s3_to_stored(answer=answer, personalized_side=personalized_side)
-
-
 def assignment_submit(
     *,
     assignment: Assignment,
