@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, Sum
 from django.urls import NoReverseMatch, reverse
 
@@ -192,12 +193,12 @@ def dashboard_annotators(*, study: Study) -> list[dict]:
             "flagged_items": 0,
             "time_ms": 0,
         }
-    for row in feedback:
-        cell = cells[row["annotator_id"]].setdefault(
-            row["stage"], {"judgments": 0, "items": row["items"], "flagged_judgments": 0}
+    for fb in feedback:
+        cell = cells[fb["annotator_id"]].setdefault(
+            fb["stage"], {"judgments": 0, "items": fb["items"], "flagged_judgments": 0}
         )
-        cell["flagged_items"] = row["flagged"]
-        cell["time_ms"] = row["time_ms"] or 0
+        cell["flagged_items"] = fb["flagged"]
+        cell["time_ms"] = fb["time_ms"] or 0
 
     member_ids = set(study.annotators.values_list("id", flat=True))
     users = user_model.objects.filter(Q(id__in=member_ids) | Q(id__in=cells.keys())).order_by("username")
@@ -242,7 +243,7 @@ def dashboard_flags(*, study: Study, limit: int = FLAG_LIST_LIMIT) -> dict:
     A flag lives on the item feedback and may be repeated on each judgment of that item; both
     are read and merged so a flag shows once per annotator and item whichever way it was stored.
     """
-    flags: dict[tuple[int, int, int], dict] = {}
+    flags: dict[tuple[int, int | None, int], dict] = {}
     feedback = (
         ItemFeedback.objects.filter(study=study, flag=True)
         .select_related("annotator", "subject", "prompt", "pair__subject", "pair__prompt")
@@ -256,10 +257,11 @@ def dashboard_flags(*, study: Study, limit: int = FLAG_LIST_LIMIT) -> dict:
         .select_related("annotator", "subject", "prompt", "pair__subject", "pair__prompt")
         .order_by("-updated_at")[:limit]
     )
-    for row in flagged_judgments:
-        key = (row.stage, row.annotator_id, _unit_id(row))
-        if key not in flags:
-            flags[key] = _flag_row(row, note=row.note, url=_admin_url("admin:judgments_judgment_change", row.pk))
+    for judgment in flagged_judgments:
+        judgment_key = (judgment.stage, judgment.annotator_id, _unit_id(judgment))
+        if judgment_key not in flags:
+            url = _admin_url("admin:judgments_judgment_change", judgment.pk)
+            flags[judgment_key] = _flag_row(judgment, note=judgment.note, url=url)
     ordered = sorted(flags.values(), key=lambda flag: flag["when"], reverse=True)[:limit]
     _attach_item_urls(study=study, flags=ordered)
     total = ItemFeedback.objects.filter(study=study, flag=True).count() if len(ordered) >= limit else len(ordered)
@@ -273,7 +275,7 @@ def dashboard_flags(*, study: Study, limit: int = FLAG_LIST_LIMIT) -> dict:
     }
 
 
-def stages_holding_lease(*, study: Study, annotator: object) -> set[int]:
+def stages_holding_lease(*, study: Study, annotator: AbstractBaseUser) -> set[int]:
     """Stages in which the annotator holds a live lease (an item to come back to)."""
     return set(
         Assignment.objects.filter(study=study, annotator_id=annotator.pk, status=Assignment.Status.LEASED)

@@ -3,11 +3,16 @@ and item building. Field errors name the field; the page shows them beside it.""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from personalization.models import Guideline, Stage, Study, StudyStage
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # Starting guidelines for a new study, from the definitions the annotators of the original
 # study worked with. Researchers edit them on the setup page; each change is a new version.
@@ -63,7 +68,8 @@ class StudyForm(forms.ModelForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["annotators"].queryset = get_user_model().objects.filter(is_active=True).order_by("username")
+        annotators = cast(forms.ModelMultipleChoiceField, self.fields["annotators"])
+        annotators.queryset = get_user_model().objects.filter(is_active=True).order_by("username")
 
     def clean(self) -> dict:
         cleaned = super().clean() or {}
@@ -125,7 +131,7 @@ class StageSettingsForm(forms.Form):
                 initial["guidelines"] = latest.text
         return cls(data, stage=stage, initial=initial)
 
-    def save(self, *, study: Study, user: object) -> Guideline | None:
+    def save(self, *, study: Study, user: User) -> Guideline | None:
         """Writes the stage settings; publishes a new guideline version only when the text changed.
         Returns the new Guideline, or None when the text was unchanged. Call inside a transaction."""
         data = self.cleaned_data
@@ -160,7 +166,7 @@ def stage_forms(*, study: Study | None, data: object = None) -> list[StageSettin
 
 @transaction.atomic
 def study_settings_save(
-    *, study_form: StudyForm, stage_settings: list[StageSettingsForm], user: object, create: bool
+    *, study_form: StudyForm, stage_settings: list[StageSettingsForm], user: User, create: bool
 ) -> tuple[Study, list[Guideline]]:
     """Saves a valid study form and its stage forms in one transaction. On create the user becomes
     the study's owner. Returns the study and the guideline versions published by this save."""

@@ -9,6 +9,7 @@ browser and token clients share one code path.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -39,14 +40,24 @@ SCREEN_TITLES = {1: "Attribute correctness", 2: "Attribute relevance", 3: "Compa
 MY_JUDGMENTS_PAGE_SIZE = 50
 
 
+def _signed_in(request: HttpRequest) -> User:
+    """The request's user. LoginRequiredMiddleware sends anonymous visitors to the login page
+    before any of these views runs; this only makes that explicit (and typed)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise Http404("Log in first.")
+    return user
+
+
 def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
-    study = study_get_for_member(user=request.user, study_id=study_id)
-    is_owner = study.owners.filter(pk=request.user.pk).exists()
-    is_annotator = study.annotators.filter(pk=request.user.pk).exists()
-    holding = stages_holding_lease(study=study, annotator=request.user)
+    user = _signed_in(request)
+    study = study_get_for_member(user=user, study_id=study_id)
+    is_owner = study.owners.filter(pk=user.pk).exists()
+    is_annotator = study.annotators.filter(pk=user.pk).exists()
+    holding = stages_holding_lease(study=study, annotator=user)
     stages = []
     for stage in Stage:
-        progress = study_progress(study=study, stage=stage.value, annotator=request.user)
+        progress = study_progress(study=study, stage=stage.value, annotator=user)
         stages.append(
             {
                 "number": stage.value,
@@ -102,8 +113,9 @@ def assignment_edit(request: HttpRequest, assignment_id: int) -> HttpResponse:
 
 
 def my_judgments(request: HttpRequest, study_id: int) -> HttpResponse:
-    study = study_get_for_member(user=request.user, study_id=study_id)
-    assignments = judgments_of_annotator(study=study, annotator=request.user)
+    user = _signed_in(request)
+    study = study_get_for_member(user=user, study_id=study_id)
+    assignments = judgments_of_annotator(study=study, annotator=user)
     page = Paginator(assignments, MY_JUDGMENTS_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -129,14 +141,15 @@ def study_dashboard(request: HttpRequest, study_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def study_create(request: HttpRequest) -> HttpResponse:
+    user = _signed_in(request)
     # Any researcher (staff) may start a study; they become its first owner.
-    if not request.user.is_staff:
+    if not user.is_staff:
         raise PermissionDenied("Only researchers (staff users) can create studies.")
     data = request.POST if request.method == "POST" else None
     study_form = StudyForm(data, initial={"status": Study.Status.DRAFT})
     stages = stage_forms(study=None, data=data)
     if data is not None and study_form.is_valid() and all(form.is_valid() for form in stages):
-        study, _ = study_settings_save(study_form=study_form, stage_settings=stages, user=request.user, create=True)
+        study, _ = study_settings_save(study_form=study_form, stage_settings=stages, user=user, create=True)
         messages.success(request, f"Study “{study.name}” created. Pair subjects with prompts and build the items.")
         return redirect("study-design", study_id=study.pk)
     return render(request, "annotate/study_form.html", {"study_form": study_form, "stage_forms": stages})
@@ -144,7 +157,8 @@ def study_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def study_design(request: HttpRequest, study_id: int) -> HttpResponse:
-    study = study_get_for_owner(user=request.user, study_id=study_id)
+    user = _signed_in(request)
+    study = study_get_for_owner(user=user, study_id=study_id)
     action = request.POST.get("action") if request.method == "POST" else None
     data = request.POST if action == "settings" else None
     study_form = StudyForm(data, instance=study)
@@ -153,9 +167,7 @@ def study_design(request: HttpRequest, study_id: int) -> HttpResponse:
     build_form = BuildItemsForm(request.POST if action == "build" else None)
 
     if action == "settings" and study_form.is_valid() and all(form.is_valid() for form in stages):
-        _, published = study_settings_save(
-            study_form=study_form, stage_settings=stages, user=request.user, create=False
-        )
+        _, published = study_settings_save(study_form=study_form, stage_settings=stages, user=user, create=False)
         versions = ", ".join(f"stage {g.stage} v{g.version}" for g in published)
         messages.success(request, "Settings saved." + (f" New guidelines: {versions}." if versions else ""))
         return redirect("study-design", study_id=study.pk)

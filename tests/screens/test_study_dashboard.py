@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from annotate.dashboard import dashboard_annotators, dashboard_flags, dashboard_stages
 from annotate.services import assignment_next, assignment_submit
@@ -66,3 +68,20 @@ def test_page_shows_the_numbers_to_the_owner(owner_client: Client, annotator: Us
 def test_annotators_and_outsiders_get_404(annotator_client: Client, outsider_client: Client, populated: Study) -> None:
     assert annotator_client.get(f"/studies/{populated.pk}/dashboard/").status_code == 404
     assert outsider_client.get(f"/studies/{populated.pk}/dashboard/").status_code == 404
+
+
+def test_page_query_count_does_not_grow_with_annotators_or_flags(owner_client: Client, populated: Study) -> None:
+    def page_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert owner_client.get(f"/studies/{populated.pk}/dashboard/").status_code == 200
+        return len(queries)
+
+    first = add_annotators(populated, 3)
+    for user in first:
+        _judge_stage_1(populated, user, answer="maybe", flag=True)
+    few = page_queries()
+    more = [User.objects.create_user(f"late-{i}") for i in range(6)]
+    populated.annotators.add(*more)
+    for user in more[:3]:
+        _judge_stage_1(populated, user, answer="makes_sense", flag=True)
+    assert page_queries() == few
