@@ -11,11 +11,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
+
+from django.db import connections, router
+from django.db.models import Model
 
 # Rows written per bulk_create and lines per validation/DB lookup batch: large enough to
 # amortize round trips, small enough that a batch's objects stay a few MB.
@@ -328,6 +331,41 @@ def batched(items: Iterator[Any], size: int = BATCH_SIZE) -> Iterator[list[Any]]
             batch = []
     if batch:
         yield batch
+
+
+# Column types whose Python values (int, str) every supported database takes as they are.
+PLAIN_TYPES = {"CharField", "TextField", "IntegerField", "PositiveIntegerField", "BigIntegerField", "ForeignKey"}
+
+
+def insert_rows(model: type[Model], field_names: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> int:
+    """Inserts rows with one executemany per BATCH_SIZE rows and returns how many.
+
+    For the bulk of a big import: no model instance per row and no per-value ORM compilation
+    (several times faster than bulk_create on SQLite). Values of non-plain columns (dates, JSON)
+    go through the field's own get_db_prep_save; no signals are sent and no ids come back.
+    """
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in field_names]
+    preparers = [None if f.get_internal_type() in PLAIN_TYPES else f for f in fields]
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608 - model names
+    needs_prep = any(preparers)
+    count = 0
+    with connection.cursor() as cursor:
+        for chunk in batched(iter(rows)):
+            if needs_prep:
+                chunk = [
+                    tuple(
+                        v if f is None else f.get_db_prep_save(v, connection)
+                        for f, v in zip(preparers, row, strict=True)
+                    )
+                    for row in chunk
+                ]
+            cursor.executemany(sql, chunk)
+            count += len(chunk)
+    return count
 
 
 def changed_during_import(filename: str, line: int, error: LineError) -> ImportValidationError:

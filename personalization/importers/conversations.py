@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -41,6 +41,7 @@ from personalization.importers.common import (
     as_text,
     batched,
     changed_during_import,
+    insert_rows,
     json_type,
     jsonl_records,
     report_progress,
@@ -57,6 +58,12 @@ DEFAULT_SOURCE = {"wildchat": "wildchat", "openai": "openai"}
 # Top-level keys read into columns; other scalar keys (language, country, ...) go to metadata.
 KNOWN_KEYS = {"conversation_hash", "id", "model", "timestamp", "conversation", "messages", "source", "is_synthetic"}
 MAX_METADATA_TEXT = 1000
+# Keys per lookup query: 2 parameters each, under SQLite's 32766-parameter limit.
+KEYS_PER_QUERY = 1000
+EXTERNAL_ID_MAX = Subject._meta.get_field("external_id").max_length
+SOURCE_MAX = Subject._meta.get_field("source").max_length
+HASH_MAX = Conversation._meta.get_field("conversation_hash").max_length
+MODEL_MAX = Conversation._meta.get_field("model").max_length
 
 
 @dataclass
@@ -126,7 +133,7 @@ def _subject_id(record: dict[str, Any], fmt: str, subject_key: str | None) -> st
     keys = (subject_key,) if subject_key else DEFAULT_SUBJECT_KEYS[fmt]
     for key in keys:
         if key in record and record[key] is not None:
-            return as_text(record[key], key, max_length=Subject._meta.get_field("external_id").max_length, is_id=True)
+            return as_text(record[key], key, max_length=EXTERNAL_ID_MAX, is_id=True)
     which = "the key that names the subject" if len(keys) == 1 else f"one of {', '.join(keys)} names the subject"
     raise LineError(keys[0], f"missing required field: {which} (another key can be chosen with the subject key option)")
 
@@ -152,9 +159,8 @@ def parse_conversation(
 
     external_id = _subject_id(record, fmt, subject_key)
     hash_key = "conversation_hash" if "conversation_hash" in record or fmt == "wildchat" else "id"
-    hash_limit = Conversation._meta.get_field("conversation_hash").max_length
-    given_hash = as_optional_text(record, hash_key, max_length=hash_limit, is_id=True)
-    line_source = as_optional_text(record, "source", max_length=Subject._meta.get_field("source").max_length)
+    given_hash = as_optional_text(record, hash_key, max_length=HASH_MAX, is_id=True)
+    line_source = as_optional_text(record, "source", max_length=SOURCE_MAX)
     synthetic = as_bool(record["is_synthetic"], "is_synthetic") if "is_synthetic" in record else is_synthetic
     consumed = KNOWN_KEYS.union((subject_key,) if subject_key else DEFAULT_SUBJECT_KEYS[fmt])
     # Only short scalars: WildChat's per-line moderation blobs would dwarf the conversation itself.
@@ -171,7 +177,7 @@ def parse_conversation(
         external_id=external_id,
         is_synthetic=synthetic,
         conversation_hash=given_hash or turns_hash(turns),
-        model=as_optional_text(record, "model", max_length=Conversation._meta.get_field("model").max_length),
+        model=as_optional_text(record, "model", max_length=MODEL_MAX),
         timestamp=_timestamp(record.get("timestamp")),
         metadata=metadata,
         turns=turns,
@@ -266,6 +272,8 @@ def conversations_import(
     """
     if fmt not in FORMATS:
         raise ValueError(f"Unknown conversations format {fmt!r}; expected one of {', '.join(FORMATS)}.")
+    if len(source) > SOURCE_MAX:
+        raise ValueError(f"source is longer than {SOURCE_MAX} characters.")
     src = Source.of(path=path, stream=stream, filename=filename)
     options = _Options(fmt=fmt, subject_key=subject_key or None, source=source, is_synthetic=is_synthetic)
     records = _validate(src, options)
@@ -335,44 +343,57 @@ def _subjects_for(
     return found
 
 
+def _conversation_ids(keys: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """Ids of the stored conversations among (subject id, hash) keys.
+
+    A row-value IN is one probe of the unique (subject, hash) index per key, on SQLite and
+    PostgreSQL alike; the ORM's `subject_id IN (...) AND hash IN (...)` would probe every
+    combination of the two lists.
+    """
+    if not keys:
+        return {}
+    connection = connections[router.db_for_read(Conversation)]
+    quote = connection.ops.quote_name
+    found: dict[tuple[int, str], int] = {}
+    ordered = sorted(keys)
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), KEYS_PER_QUERY):
+            chunk = ordered[start : start + KEYS_PER_QUERY]
+            values = ", ".join(["(%s, %s)"] * len(chunk))
+            sql = (
+                f"SELECT {quote('subject_id')}, {quote('conversation_hash')}, {quote('id')} "  # noqa: S608 - no user input
+                f"FROM {quote(Conversation._meta.db_table)} "
+                f"WHERE ({quote('subject_id')}, {quote('conversation_hash')}) IN (VALUES {values})"
+            )
+            cursor.execute(sql, [part for key in chunk for part in key])
+            for subject_id, conv_hash, pk in cursor.fetchall():
+                found[(subject_id, conv_hash)] = pk
+    return found
+
+
 def _store_batch(
     conversations: list[ParsedConversation], subject_ids: dict[tuple[str, str], int], report: ImportReport
 ) -> None:
-    present = set(
-        Conversation.objects.filter(
-            subject_id__in=set(subject_ids.values()),
-            conversation_hash__in={conv.conversation_hash for conv in conversations},
-        ).values_list("subject_id", "conversation_hash")
+    keyed = [(subject_ids[(conv.source, conv.external_id)], conv) for conv in conversations]
+    present = _conversation_ids({(subject_id, conv.conversation_hash) for subject_id, conv in keyed})
+    new = [(subject_id, conv) for subject_id, conv in keyed if (subject_id, conv.conversation_hash) not in present]
+    report.existing["conversations"] += len(keyed) - len(new)
+    # Conversations and turns are nearly all the rows of a big import: plain inserts, then one
+    # lookup for the new ids (the unique key finds them), instead of a model instance per row.
+    now = timezone.now()
+    insert_rows(
+        Conversation,
+        ("subject", "conversation_hash", "model", "timestamp", "metadata", "created_at"),
+        ((subject_id, c.conversation_hash, c.model, c.timestamp, c.metadata, now) for subject_id, c in new),
     )
-    new: list[tuple[Conversation, ParsedConversation]] = []
-    for conv in conversations:
-        subject_id = subject_ids[(conv.source, conv.external_id)]
-        if (subject_id, conv.conversation_hash) in present:
-            report.existing["conversations"] += 1
-            continue
-        row = Conversation(
-            subject_id=subject_id,
-            conversation_hash=conv.conversation_hash,
-            model=conv.model,
-            timestamp=conv.timestamp,
-            metadata=conv.metadata,
-        )
-        new.append((row, conv))
-    Conversation.objects.bulk_create([row for row, _ in new])
-    if new and new[0][0].pk is None:
-        # Backends that cannot return ids from a bulk insert: look the new rows up by their key.
-        rows = Conversation.objects.filter(
-            subject_id__in={row.subject_id for row, _ in new},
-            conversation_hash__in={row.conversation_hash for row, _ in new},
-        ).values_list("subject_id", "conversation_hash", "id")
-        ids = {(subject_id, conv_hash): pk for subject_id, conv_hash, pk in rows}
-        for row, _ in new:
-            row.pk = ids[(row.subject_id, row.conversation_hash)]
-    turns = [
-        Turn(conversation_id=row.pk, index=index, role=role, content=content)
-        for row, conv in new
-        for index, (role, content) in enumerate(conv.turns)
-    ]
-    Turn.objects.bulk_create(turns, batch_size=1000)
+    ids = _conversation_ids({(subject_id, conv.conversation_hash) for subject_id, conv in new})
+    report.created["turns"] += insert_rows(
+        Turn,
+        ("conversation", "index", "role", "content"),
+        (
+            (ids[(subject_id, conv.conversation_hash)], index, role, content)
+            for subject_id, conv in new
+            for index, (role, content) in enumerate(conv.turns)
+        ),
+    )
     report.created["conversations"] += len(new)
-    report.created["turns"] += len(turns)
