@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -40,7 +41,7 @@ def _service(call: Callable[[], T]) -> T:
         raise ValidationError({"detail": error.messages}) from error
 
 
-def _next_payload(*, study: Study, stage: int, user: object) -> dict | None:
+def _next_payload(*, study: Study, stage: int, user: User) -> dict | None:
     assignment = _service(lambda: assignment_next(study=study, stage=stage, annotator=user))
     return assignment_payload(assignment=assignment) if assignment is not None else None
 
@@ -55,7 +56,7 @@ class AssignmentNextApi(APIView):
     def get(self, request: Request, study_id: int, stage: int) -> Response:
         study = study_get_for_member(user=request.user, study_id=study_id)
         stage = _service(lambda: stage_validate(stage))
-        payload = _next_payload(study=study, stage=stage, user=request.user)
+        payload = _next_payload(study=study, stage=stage, user=cast(User, request.user))
         if payload is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(s.AssignmentPayloadSerializer(payload).data)
@@ -96,7 +97,7 @@ class AssignmentSubmitApi(APIView):
         data = s.SubmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         _service(lambda: assignment_submit(assignment=assignment, **data.validated_data))
-        payload = _next_payload(study=assignment.study, stage=assignment.stage, user=request.user)
+        payload = _next_payload(study=assignment.study, stage=assignment.stage, user=cast(User, request.user))
         return Response(s.SubmitOutputSerializer({"ok": True, "next": payload}).data)
 
 
@@ -113,7 +114,7 @@ class AssignmentSkipApi(APIView):
         data = s.SkipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         _service(lambda: assignment_skip(assignment=assignment, reason=data.validated_data["reason"]))
-        payload = _next_payload(study=assignment.study, stage=assignment.stage, user=request.user)
+        payload = _next_payload(study=assignment.study, stage=assignment.stage, user=cast(User, request.user))
         return Response(s.SkipOutputSerializer({"next": payload}).data)
 
 
@@ -157,7 +158,6 @@ class MyJudgmentsApi(APIView):
     def get(self, request: Request, study_id: int) -> Response:
         study = study_get_for_member(user=request.user, study_id=study_id)
         paginator = LimitOffsetPagination()
-        page: list[Assignment] = paginator.paginate_queryset(
-            judgments_of_annotator(study=study, annotator=request.user), request, view=self
-        )
+        mine = judgments_of_annotator(study=study, annotator=cast(User, request.user))
+        page: list[Assignment] = paginator.paginate_queryset(mine, request, view=self) or []
         return paginator.get_paginated_response(s.MyJudgmentSerializer(page, many=True).data)

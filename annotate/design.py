@@ -204,7 +204,7 @@ def items_build(*, study: Study, stage: int) -> int:
                     )
                     planned.append((item, attribute_ids))
         for item, _ in planned:
-            item.seed = _item_seed(study, stage, item.subject_id or item.prompt_id or item.pair_id)
+            item.seed = _item_seed(study, stage, item.subject_id or item.prompt_id or item.pair_id or 0)
         Item.objects.bulk_create([item for item, _ in planned], batch_size=1000)
         Item.attributes.through.objects.bulk_create(
             [

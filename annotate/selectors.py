@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import random
+from typing import cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.cache import cache
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from annotate.models import Assignment, Item
 from judgments.models import ItemFeedback, Judgment
-from personalization.models import Attribute, Guideline, Stage, Study, Turn
+from personalization.models import Attribute, Guideline, Prompt, Response, Stage, Study, SubjectPrompt, Turn
 
 
 def studies_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Study]:
@@ -25,7 +26,7 @@ def studies_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Stud
 MINE_AVAILABLE_CAP = 1000
 
 
-def study_progress(*, study: Study, stage: int, annotator: AbstractBaseUser | None = None) -> dict:
+def study_progress(*, study: Study, stage: int, annotator: User | None = None) -> dict:
     """Counts for progress bars: the study's items of a stage and, given an annotator, their own.
 
     done = k third-party judgments in; in progress = started (a slot held or a judgment in) but
@@ -39,7 +40,7 @@ def study_progress(*, study: Study, stage: int, annotator: AbstractBaseUser | No
     return counts
 
 
-def study_progress_cached(*, study: Study, stage: int, annotator: AbstractBaseUser | None = None) -> dict:
+def study_progress_cached(*, study: Study, stage: int, annotator: User | None = None) -> dict:
     """study_progress with the study-wide counts cached for ATTUNE_PROGRESS_CACHE_SECONDS (default 5).
 
     Those counts scan every item of the stage, so every payload recomputing them would make
@@ -66,7 +67,7 @@ def _study_counts(*, study: Study, stage: int) -> dict:
     )
 
 
-def _mine_counts(*, study: Study, stage: int, annotator: AbstractBaseUser | None) -> dict:
+def _mine_counts(*, study: Study, stage: int, annotator: User | None) -> dict:
     if annotator is None:
         return {"mine_done": 0, "mine_available": 0, "mine_available_capped": False}
     mine_done = Assignment.objects.filter(
@@ -88,7 +89,7 @@ def _mine_counts(*, study: Study, stage: int, annotator: AbstractBaseUser | None
     }
 
 
-def judgments_of_annotator(*, study: Study, annotator: AbstractBaseUser) -> QuerySet[Assignment]:
+def judgments_of_annotator(*, study: Study, annotator: User) -> QuerySet[Assignment]:
     """The annotator's submitted assignments in a study, newest first (their items, for editing)."""
     return (
         Assignment.objects.filter(study=study, annotator_id=annotator.pk, status=Assignment.Status.SUBMITTED)
@@ -136,7 +137,7 @@ def _existing_feedback(assignment: Assignment) -> tuple[dict[int, str], dict]:
         .values("note", "missing_attributes", "flag")
         .first()
     )
-    return notes, feedback or {}
+    return notes, dict(feedback or {})
 
 
 def assignment_payload(*, assignment: Assignment) -> dict:
@@ -178,7 +179,7 @@ def assignment_payload(*, assignment: Assignment) -> dict:
         )
         # One query for every turn of the subject, grouped into conversations here.
         turns = (
-            Turn.objects.filter(conversation__subject_id=item.subject_id)
+            Turn.objects.filter(conversation__subject_id=cast(int, item.subject_id))
             .select_related("conversation")
             .order_by("conversation__timestamp", "conversation_id", "index")
         )
@@ -209,15 +210,17 @@ def assignment_payload(*, assignment: Assignment) -> dict:
             for a in attributes
         ]
     elif stage == Stage.RELEVANCE:
-        prompt = item.prompt
+        prompt = cast(Prompt, item.prompt)  # set on every stage-2 item (a check constraint)
         shown = [{"id": a.pk, "text": a.text} for a in Attribute.objects.filter(items=item).order_by("id")]
         random.Random(item.seed).shuffle(shown)  # noqa: S311 - a fixed display order, not a secret
         payload["prompt"] = {"id": prompt.pk, "text": prompt.text}
         payload["attributes"] = shown
     else:
-        pair = item.pair
+        # Stage-3 items always have a pair and both responses (a check constraint).
+        pair = cast(SubjectPrompt, item.pair)
         prompt = pair.prompt
-        personalized, generic = item.personalized_response, item.generic_response
+        personalized = cast(Response, item.personalized_response)
+        generic = cast(Response, item.generic_response)
         sides = {"A": generic.text, "B": personalized.text}
         if assignment.personalized_side == "A":
             sides = {"A": personalized.text, "B": generic.text}

@@ -128,7 +128,7 @@ class MyJudgmentSerializer(serializers.Serializer):
     assignment_id = serializers.IntegerField(source="pk")
     item_id = serializers.IntegerField()
     stage = serializers.IntegerField()
-    label = serializers.CharField(source="item.target_label")
+    item_label = serializers.CharField(source="item.target_label")
     first_person = serializers.BooleanField()
     submitted_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

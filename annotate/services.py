@@ -21,8 +21,9 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
@@ -93,12 +94,12 @@ def personalized_side_for(*, item_seed: int, annotator_id: int) -> str:
     return "A" if digest[0] & 1 else "B"
 
 
-def _not_mine(annotator: AbstractBaseUser) -> Exists:
+def _not_mine(annotator: User) -> Exists:
     return Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator_id=annotator.pk))
 
 
 def _new_assignment(
-    *, study: Study, item: Item, annotator: AbstractBaseUser, lease_until: datetime, first_person: bool
+    *, study: Study, item: Item, annotator: User, lease_until: datetime, first_person: bool
 ) -> Assignment:
     side = personalized_side_for(item_seed=item.seed, annotator_id=annotator.pk) if item.stage == 3 else ""
     item.study = study
@@ -113,7 +114,7 @@ def _new_assignment(
     )
 
 
-def assignment_next(*, study: Study, stage: int, annotator: AbstractBaseUser) -> Assignment | None:
+def assignment_next(*, study: Study, stage: int, annotator: User) -> Assignment | None:
     """The annotator's work for this study and stage, or None when nothing is left for them.
 
     Order: (1) their live lease, if any (renewed when it lapsed but nobody reclaimed it);
@@ -162,7 +163,7 @@ def assignment_next(*, study: Study, stage: int, annotator: AbstractBaseUser) ->
     return None
 
 
-def _claim(*, study: Study, stage: int, annotator: AbstractBaseUser, lease_until: datetime) -> Assignment | None | bool:
+def _claim(*, study: Study, stage: int, annotator: User, lease_until: datetime) -> Assignment | Literal[False] | None:
     """One claiming round: an Assignment, None when there is no work, False when a race was lost."""
     if stage == Stage.CORRECTNESS:
         own = (
@@ -398,7 +399,6 @@ def assignment_submit(
         }
     version = guidelines_version_for(study=assignment.study, stage=stage)
     now = timezone.now()
-    target = {"subject": item.subject, "prompt": item.prompt, "pair": item.pair}
 
     with transaction.atomic():
         locked = _lock(assignment)
@@ -425,7 +425,9 @@ def assignment_submit(
             personalized_side=locked.personalized_side,
             generic_response=item.generic_response,
             personalized_response=item.personalized_response,
-            **target,
+            subject=item.subject,
+            prompt=item.prompt,
+            pair=item.pair,
         )
         item_feedback_record(
             study=assignment.study,
@@ -436,7 +438,9 @@ def assignment_submit(
             flag=flag,
             time_spent_ms=locked.active_ms,
             guidelines_version=version,
-            **target,
+            subject=item.subject,
+            prompt=item.prompt,
+            pair=item.pair,
         )
         if first_submit:
             locked.status = Assignment.Status.SUBMITTED

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -19,11 +19,7 @@ from personalization.models import Prompt, Response, Stage, Study, Subject, Subj
 
 
 def _target(*, stage: int, subject: Subject | None, prompt: Prompt | None, pair: SubjectPrompt | None) -> dict:
-    by_stage = {
-        Stage.CORRECTNESS: ("subject", subject),
-        Stage.RELEVANCE: ("prompt", prompt),
-        Stage.PREFERENCE: ("pair", pair),
-    }
+    by_stage: dict[int, tuple[str, object]] = {1: ("subject", subject), 2: ("prompt", prompt), 3: ("pair", pair)}
     if stage not in by_stage:
         raise ValidationError(f"stage: {stage!r} is not a stage (1, 2 or 3).")
     field, value = by_stage[stage]
@@ -44,7 +40,7 @@ def human_judgments_record(
     *,
     study: Study,
     stage: int,
-    annotator: AbstractBaseUser,
+    annotator: User,
     answers: Mapping[int, str],
     subject: Subject | None = None,
     prompt: Prompt | None = None,
@@ -140,7 +136,7 @@ def item_feedback_record(
     *,
     study: Study,
     stage: int,
-    annotator: AbstractBaseUser,
+    annotator: User,
     subject: Subject | None = None,
     prompt: Prompt | None = None,
     pair: SubjectPrompt | None = None,
