@@ -94,6 +94,10 @@ def study_for(size: int) -> Study:
                 ]
             )
     items_build(study=study, stage=1)
+    # Fresh bulk loads have no planner statistics yet (autovacuum would gather them shortly);
+    # without them PostgreSQL may scan whole tables for the payload's lookups.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     print(f"  built study of {size} items in {time.perf_counter() - started:.0f} s", flush=True)
     return study
 
@@ -179,6 +183,7 @@ def run(size: int, concurrency: int, seconds: float, think: float) -> dict:
             "queries": queries,
         }
     row["pairs_per_s"] = row["submit"]["count"] / wall
+    row["load"] = os.getloadavg()[0]
     return row
 
 
@@ -211,7 +216,7 @@ def report(row: dict) -> None:
         f"{row['pairs_per_s']:.1f} next+submit/s, "
         f"next p50 {row['next']['p50']:.1f} p95 {row['next']['p95']:.1f} ms, "
         f"submit p50 {row['submit']['p50']:.1f} p95 {row['submit']['p95']:.1f} ms, "
-        f"queries next {row['next']['queries']} submit {row['submit']['queries']}",
+        f"queries next {row['next']['queries']} submit {row['submit']['queries']}, load {row['load']:.1f}",
         flush=True,
     )
 
@@ -220,14 +225,15 @@ def table(rows: list[dict]) -> None:
     print()
     print(
         "| items | annotators | think (ms) | next+submit per s | next p50 / p95 (ms) | submit p50 / p95 (ms) "
-        "| queries next / submit |"
+        "| queries next / submit | load avg |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(
             f"| {r['size']} | {r['concurrency']} | {r['think'] * 1000:.0f} | {r['pairs_per_s']:.1f} | "
             f"{r['next']['p50']:.1f} / {r['next']['p95']:.1f} | {r['submit']['p50']:.1f} / {r['submit']['p95']:.1f} | "
-            f"{'-'.join(map(str, r['next']['queries']))} / {'-'.join(map(str, r['submit']['queries']))} |"
+            f"{'-'.join(map(str, r['next']['queries']))} / {'-'.join(map(str, r['submit']['queries']))} | "
+            f"{r['load']:.1f} |"
         )
 
 
