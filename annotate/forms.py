@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 # study worked with. Researchers edit them on the setup page; each change is a new version.
 DEFAULT_GUIDELINES: dict[int, str] = {
     Stage.CORRECTNESS: (
-        "Read the person's conversations on the left. For each attribute on the right, decide whether the "
+        "Read the person's conversations. For each attribute the model inferred, decide whether the "
         "conversations support it.\n"
         "- Makes sense: the conversations clearly support it.\n"
         "- Maybe: plausible, but the evidence is weak or indirect.\n"

@@ -140,9 +140,11 @@ function show(payload) {
     for (const input of ui.form.querySelectorAll("input, textarea, button")) input.disabled = true;
     announce("This study is closed: judgments can no longer be changed.");
   }
+  // A new item starts at the top (on a phone: the history or prompt comes first), with the
+  // keyboard already on the first open attribute.
   window.scrollTo(0, 0);
   const first = state.cards.findIndex((card) => !answerOf(card));
-  focusCard(first === -1 ? 0 : first);
+  focusCard(first === -1 ? 0 : first, { scroll: false });
 }
 
 function fromExisting(payload) {
@@ -215,17 +217,17 @@ function setCurrent(index) {
     const evidence = state.cards[index].evidence;
     for (const { turn } of evidence) turn.classList.add("evidence-current");
     // Side by side, bring the attribute's first evidence turn into the history panel's view.
-    if (evidence.length && panelScrolls()) scrollPanelTo(evidence[0].turn, false);
+    if (evidence.length && panelScrolls() && !visibleInPanel(evidence[0].turn)) scrollPanelTo(evidence[0].turn, false);
   }
 }
 
-function focusCard(index) {
+function focusCard(index, { scroll = true } = {}) {
   if (!state.cards.length) return;
   const bounded = Math.max(0, Math.min(index, state.cards.length - 1));
   setCurrent(bounded);
   const card = state.cards[bounded].element;
   card.focus({ preventScroll: true });
-  card.scrollIntoView({ block: "nearest" });
+  if (scroll) card.scrollIntoView({ block: "nearest" });
 }
 
 function moveCard(step) {
@@ -258,6 +260,12 @@ function answerCurrent(value) {
 
 function panelScrolls() {
   return ui.conversations && getComputedStyle(ui.conversations).overflowY === "auto";
+}
+
+function visibleInPanel(turn) {
+  const panel = ui.conversations.getBoundingClientRect();
+  const target = turn.getBoundingClientRect();
+  return target.top >= panel.top && target.bottom <= panel.bottom;
 }
 
 function scrollPanelTo(turn, smooth) {
