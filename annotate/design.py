@@ -163,12 +163,12 @@ def items_build(*, study: Study, stage: int) -> int:
                 if prompt_id not in have and attribute_ids:
                     planned.append((Item(study=study, stage=stage, prompt_id=prompt_id, k=k), attribute_ids))
         else:
-            have = set(Item.objects.filter(study=study, stage=stage).values_list("pair_id", flat=True))
             relevant = relevant_attributes_by_humans(study=study) if gated else None
             responses: dict[int, dict[str, Response]] = defaultdict(dict)
             for response in (
                 Response.objects.filter(pair__subject__study=study)
-                .exclude(pair_id__in=have)
+                # A subquery, not a list of ids: SQLite caps the number of query parameters.
+                .exclude(pair_id__in=Item.objects.filter(study=study, stage=stage).values("pair_id"))
                 .select_related("pair")
                 .order_by("pair_id", "-created_at", "-id")
             ):
@@ -182,12 +182,15 @@ def items_build(*, study: Study, stage: int) -> int:
                 if generic is not None and personalized is not None:
                     chosen[pair_id] = (generic, personalized)
             through = Response.conditioned_on.through
+            wanted = {p.pk for _, p in chosen.values()}
             for response_id, attribute_id in (
-                through.objects.filter(response_id__in=[p.pk for _, p in chosen.values()])
+                through.objects.filter(response__pair__subject__study=study)
                 .order_by("attribute_id")
                 .values_list("response_id", "attribute_id")
+                .iterator(chunk_size=5000)
             ):
-                conditioned[response_id].append(attribute_id)
+                if response_id in wanted:
+                    conditioned[response_id].append(attribute_id)
             for pair_id, (generic, personalized) in chosen.items():
                 attribute_ids = conditioned.get(personalized.pk, [])
                 if relevant is not None:

@@ -131,17 +131,18 @@ def assignment_next(*, study: Study, stage: int, annotator: User) -> Assignment 
     stage = stage_validate(stage)
     study_ensure_open(study=study)
     now = timezone.now()
-    lease_until = now + timedelta(seconds=lease_seconds_for(study=study, stage=stage))
-
     current = (
-        Assignment.objects.select_related("item", "study")
+        Assignment.objects.select_related("item")
         .filter(annotator_id=annotator.pk, study=study, stage=stage, status=Assignment.Status.LEASED)
         .order_by("created_at", "id")
         .first()
     )
     if current is not None:
+        current.study = study
         if current.lease_expires_at > now:
             return current
+    lease_until = now + timedelta(seconds=lease_seconds_for(study=study, stage=stage))
+    if current is not None:
         # Lapsed but not yet reclaimed, so it still holds its slot: renew it, unless the sweeper
         # expires it at this very moment (the status condition makes that race harmless).
         if Assignment.objects.filter(pk=current.pk, status=Assignment.Status.LEASED).update(

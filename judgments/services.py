@@ -152,17 +152,18 @@ def item_feedback_record(
     """
     study_ensure_open(study=study)
     target = _target(stage=stage, subject=subject, prompt=prompt, pair=pair)
-    feedback, _ = ItemFeedback.objects.update_or_create(
-        stage=stage,
-        annotator=annotator,
-        **target,
-        defaults={
-            "study": study,
-            "note": note,
-            "missing_attributes": missing_attributes,
-            "flag": flag,
-            "time_spent_ms": time_spent_ms,
-            "guidelines_version": guidelines_version,
-        },
-    )
+    values = {
+        "study": study,
+        "note": note,
+        "missing_attributes": missing_attributes,
+        "flag": flag,
+        "time_spent_ms": time_spent_ms,
+        "guidelines_version": guidelines_version,
+    }
+    # An UPDATE, then an INSERT only the first time: the caller's lock makes this safe without
+    # update_or_create's row lock and savepoints (and the unique constraint backs it up).
+    existing = ItemFeedback.objects.filter(stage=stage, annotator=annotator, **target)
+    if existing.update(**values, updated_at=timezone.now()):
+        return existing.get()
+    feedback = ItemFeedback.objects.create(stage=stage, annotator=annotator, **target, **values)
     return feedback
