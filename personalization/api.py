@@ -27,7 +27,8 @@ class ImportInputSerializer(serializers.Serializer):
     format = serializers.ChoiceField(
         choices=sorted({f for formats in FORMATS_BY_KIND.values() for f in formats}), default="auto"
     )
-    source = serializers.CharField(
+    # Declared fields are taken out of the class namespace by DRF, so this does not shadow Field.source.
+    source = serializers.CharField(  # type: ignore[assignment]
         max_length=Subject._meta.get_field("source").max_length, required=False, allow_blank=True, default=""
     )
     is_synthetic = serializers.BooleanField(required=False, default=False)
@@ -48,7 +49,10 @@ class ImportOutputSerializer(serializers.Serializer):
 
 
 class ImportErrorsSerializer(serializers.Serializer):
-    errors = serializers.ListField(child=serializers.CharField(), help_text='Each "file:line: field: message".')
+    # As above: the declared field does not replace Serializer.errors at runtime.
+    errors = serializers.ListField(  # type: ignore[assignment]
+        child=serializers.CharField(), help_text='Each "file:line: field: message".'
+    )
     total = serializers.IntegerField(help_text="How many errors the file has; `errors` lists the first few.")
 
 

@@ -17,7 +17,7 @@ def study_get_for_import(*, user: AbstractBaseUser | AnonymousUser, study_id: in
         study_pk = int(study_id)
     except (TypeError, ValueError):
         raise Http404("No such study.") from None
-    studies = Study.objects.all() if user.is_superuser else Study.objects.filter(owners=user)
+    studies = Study.objects.all() if getattr(user, "is_superuser", False) else Study.objects.filter(owners__pk=user.pk)
     study = studies.filter(pk=study_pk).first()
     if study is None:
         raise Http404("No such study.")

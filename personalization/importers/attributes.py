@@ -40,19 +40,20 @@ from personalization.importers.common import (
     changed_during_import,
     json_type,
     jsonl_records,
+    max_length,
     report_progress,
     require,
 )
 from personalization.models import Attribute, Conversation, Study, Subject, Turn
 
 CONFIDENCE_WORDS = {"high": 0.9, "medium": 0.6, "low": 0.3}
-EXTERNAL_ID_MAX = Subject._meta.get_field("external_id").max_length
+EXTERNAL_ID_MAX = max_length(Subject, "external_id")
 MERGED_KEYS = {"attribute", "reason", "confidence", "original_attributes", "evidence"}
 
 
 @dataclass
 class EvidenceRef:
-    field: str
+    where: str
     turn_index: int
     conversation_hash: str | None = None
     conversation_index: int | None = None
@@ -60,7 +61,7 @@ class EvidenceRef:
 
 @dataclass
 class ParsedAttribute:
-    field: str
+    where: str
     text: str
     reason: str
     confidence: float | None
@@ -113,10 +114,10 @@ def _evidence(value: Any, name: str) -> tuple[list[EvidenceRef], list[str]]:
         turn_index = as_index(require(item, "turn_index", f"{item_name}."), f"{item_name}.turn_index")
         if item.get("conversation_hash") is not None:
             conv_hash = as_text(item["conversation_hash"], f"{item_name}.conversation_hash", is_id=True)
-            refs.append(EvidenceRef(field=item_name, turn_index=turn_index, conversation_hash=conv_hash))
+            refs.append(EvidenceRef(where=item_name, turn_index=turn_index, conversation_hash=conv_hash))
         elif item.get("conversation_index") is not None:
             conv_index = as_index(item["conversation_index"], f"{item_name}.conversation_index")
-            refs.append(EvidenceRef(field=item_name, turn_index=turn_index, conversation_index=conv_index))
+            refs.append(EvidenceRef(where=item_name, turn_index=turn_index, conversation_index=conv_index))
         else:
             raise LineError(f"{item_name}.conversation_hash", "missing ('conversation_hash' or 'conversation_index')")
     return refs, quotes
@@ -124,7 +125,7 @@ def _evidence(value: Any, name: str) -> tuple[list[EvidenceRef], list[str]]:
 
 def _attribute(value: Any, name: str, *, merged: bool) -> ParsedAttribute:
     if isinstance(value, str) and not merged:
-        return ParsedAttribute(field=name, text=as_text(value, name), reason="", confidence=None, refs=[], quotes=[])
+        return ParsedAttribute(where=name, text=as_text(value, name), reason="", confidence=None, refs=[], quotes=[])
     item = as_object(value, name)
     text = as_text(require(item, "attribute", f"{name}."), f"{name}.attribute")
     reason = item.get("reason")
@@ -132,7 +133,7 @@ def _attribute(value: Any, name: str, *, merged: bool) -> ParsedAttribute:
         raise LineError(f"{name}.reason", f"expected a string, got {json_type(reason)}")
     refs, quotes = _evidence(item.get("evidence"), f"{name}.evidence")
     parsed = ParsedAttribute(
-        field=name,
+        where=name,
         text=text.strip(),
         reason=reason or "",
         confidence=_confidence(item.get("confidence"), f"{name}.confidence"),
@@ -199,7 +200,7 @@ def _refs_of(subject: ParsedSubject) -> Iterator[EvidenceRef]:
 def _resolve(study: Study, subjects: list[ParsedSubject], report_error: Any) -> _Resolved:
     """Looks a batch's subjects, conversations and turns up; reports what does not exist.
 
-    `report_error(line, field, message)` receives each problem. Reads only; bounded by the batch.
+    `report_error(line, field_name, message)` receives each problem. Reads only; bounded by the batch.
     """
     resolved = _Resolved()
     candidates: dict[str, list[tuple[str, int]]] = {}
@@ -247,12 +248,13 @@ def _resolve(study: Study, subjects: list[ParsedSubject], report_error: Any) -> 
         convs = conversations.get(resolved.subject_ids[subject.line], [])
         by_hash = {conv_hash: pk for pk, conv_hash in convs}
         for ref in _refs_of(subject):
+            target: int | None
             if ref.conversation_hash is not None:
-                conv_id = by_hash.get(ref.conversation_hash)
-                if conv_id is None:
+                target = by_hash.get(ref.conversation_hash)
+                if target is None:
                     report_error(
                         subject.line,
-                        f"{ref.field}.conversation_hash",
+                        f"{ref.where}.conversation_hash",
                         f"subject {subject.user_id[:64]!r} has no conversation {ref.conversation_hash[:64]!r}",
                     )
                     continue
@@ -261,18 +263,18 @@ def _resolve(study: Study, subjects: list[ParsedSubject], report_error: Any) -> 
                 if ref.conversation_index >= len(convs):
                     report_error(
                         subject.line,
-                        f"{ref.field}.conversation_index",
+                        f"{ref.where}.conversation_index",
                         f"subject {subject.user_id[:64]!r} has {len(convs)} conversations, "
                         f"no conversation {ref.conversation_index} (indexes start at 0)",
                     )
                     continue
-                conv_id = convs[ref.conversation_index][0]
-            turn_id = turns.get((conv_id, ref.turn_index))
+                target = convs[ref.conversation_index][0]
+            turn_id = turns.get((target, ref.turn_index))
             if turn_id is None:
                 report_error(
                     subject.line,
-                    f"{ref.field}.turn_index",
-                    f"the conversation has {turn_counts.get(conv_id, 0)} turns, "
+                    f"{ref.where}.turn_index",
+                    f"the conversation has {turn_counts.get(target, 0)} turns, "
                     f"no turn {ref.turn_index} (indexes start at 0)",
                 )
                 continue
@@ -362,13 +364,14 @@ def _store_batch(subjects: list[ParsedSubject], resolved: _Resolved, report: Imp
                 wanted.setdefault((subject_id, original_level, original.text), original)
 
     ids: dict[tuple[int, str, str], int] = {}
+    # All imported attributes of the batch's subjects (tens each): filtering on the texts as well
+    # would make the database probe every subject-text combination.
     present = Attribute.objects.filter(
-        subject_id__in=set(resolved.subject_ids.values()),
-        model_run__isnull=True,
-        text__in={text for _, _, text in wanted},
+        subject_id__in=set(resolved.subject_ids.values()), model_run__isnull=True
     ).values_list("subject_id", "level", "text", "id")
-    for subject_id, level, text, pk in present:
-        ids[(subject_id, level, text)] = pk
+    for subject_id, level, text, pk in present.iterator():
+        if (subject_id, level, text) in wanted:
+            ids[(subject_id, level, text)] = pk
     new_keys = [key for key in wanted if key not in ids]
     rows = [
         Attribute(

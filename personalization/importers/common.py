@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import CharField, Field, Model
 
-# Rows written per bulk_create and lines per validation/DB lookup batch: large enough to
-# amortize round trips, small enough that a batch's objects stay a few MB.
+# Lines per batch (one round of lookups and inserts) and rows per insert statement: large
+# enough to amortize round trips, small enough that a batch's objects stay a few MB.
 BATCH_SIZE = 1000
 # How many error lines an ImportValidationError lists; the total is always counted.
 MAX_ERRORS = 20
@@ -132,10 +132,13 @@ class Source:
                     "The import stream must be seekable: it is read once to validate and once to write. "
                     "Django's uploaded files are; copy other streams to a temporary file first."
                 )
-            name = filename or getattr(stream, "name", "") or "<upload>"
-            return cls(path=None, stream=stream, filename=Path(str(name)).name if not filename else filename)
-        path = Path(path)  # type: ignore[arg-type]
-        return cls(path=path, stream=None, filename=filename or str(path))
+            if not filename:
+                # An open file knows its name; a temporary file's "name" may be a descriptor number.
+                name = getattr(stream, "name", None)
+                filename = Path(name).name if isinstance(name, str) and name else "<upload>"
+            return cls(path=None, stream=stream, filename=filename)
+        assert path is not None  # noqa: S101 - checked above
+        return cls(path=Path(path), stream=None, filename=filename or str(path))
 
     @contextmanager
     def open(self) -> Iterator[BinaryIO]:
@@ -207,8 +210,8 @@ def csv_rows(handle: BinaryIO, errors: ErrorSink | None) -> Iterator[tuple[int, 
         except csv.Error as exc:
             if errors is not None:
                 errors.add(next_line, "(csv)", f"malformed CSV: {exc}")
+            yield next_line, None
             next_line = reader.line_num + 1
-            yield next_line - 1, None
             continue
         line, next_line = next_line, reader.line_num + 1
         if any(cell.strip() for cell in row):
@@ -287,6 +290,13 @@ def as_index(value: Any, name: str) -> int:
     return value
 
 
+def max_length(model: type[Model], name: str) -> int:
+    """A CharField's max_length, for checking values before they reach the database."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, CharField) and field.max_length is not None  # noqa: S101 - a programming error
+    return field.max_length
+
+
 def key_digest(*parts: str) -> bytes:
     """A compact fingerprint of a record's identity: the duplicate check keeps one per line, so
     16 bytes instead of the full key keeps a 100k-line file's index to a few MB."""
@@ -346,9 +356,9 @@ def insert_rows(model: type[Model], field_names: tuple[str, ...], rows: Iterable
     """
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in field_names]
+    fields = [cast(Field, model._meta.get_field(name)) for name in field_names]
     preparers = [None if f.get_internal_type() in PLAIN_TYPES else f for f in fields]
-    columns = ", ".join(quote(f.column) for f in fields)
+    columns = ", ".join(quote(cast(str, f.column)) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608 - model names
     needs_prep = any(preparers)

@@ -44,6 +44,7 @@ from personalization.importers.common import (
     insert_rows,
     json_type,
     jsonl_records,
+    max_length,
     report_progress,
     require,
 )
@@ -60,10 +61,10 @@ KNOWN_KEYS = {"conversation_hash", "id", "model", "timestamp", "conversation", "
 MAX_METADATA_TEXT = 1000
 # Keys per lookup query: 2 parameters each, under SQLite's 32766-parameter limit.
 KEYS_PER_QUERY = 1000
-EXTERNAL_ID_MAX = Subject._meta.get_field("external_id").max_length
-SOURCE_MAX = Subject._meta.get_field("source").max_length
-HASH_MAX = Conversation._meta.get_field("conversation_hash").max_length
-MODEL_MAX = Conversation._meta.get_field("model").max_length
+EXTERNAL_ID_MAX = max_length(Subject, "external_id")
+SOURCE_MAX = max_length(Subject, "source")
+HASH_MAX = max_length(Conversation, "conversation_hash")
+MODEL_MAX = max_length(Conversation, "model")
 
 
 @dataclass

@@ -27,6 +27,7 @@ from personalization.importers.common import (
     changed_during_import,
     csv_rows,
     jsonl_records,
+    max_length,
     report_progress,
     sniff_is_json,
 )
@@ -35,8 +36,8 @@ from personalization.models import Prompt, Study, text_sha256
 FORMATS = ("auto", "jsonl", "csv")
 TEXT_KEYS = ("text", "prompt")
 SOURCE_ID_KEYS = ("source_id", "id")
-SOURCE_MAX = Prompt._meta.get_field("source").max_length
-SOURCE_ID_MAX = Prompt._meta.get_field("source_id").max_length
+SOURCE_MAX = max_length(Prompt, "source")
+SOURCE_ID_MAX = max_length(Prompt, "source_id")
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO, cast
+
 from django.core.files.uploadedfile import UploadedFile
 
 from personalization.importers.attributes import attributes_import
@@ -37,7 +39,7 @@ def upload_import(
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown import kind {kind!r}; expected one of {', '.join(KINDS)}.")
-    stream = upload.file
+    stream = cast(BinaryIO, upload.file)
     name = upload.name or "upload"
     if kind == "conversations":
         return conversations_import(

@@ -140,3 +140,9 @@ def test_empty_file_and_header_only_csv_are_reported(study: Study, write_file: W
     assert rejected(study, write_file("h.csv", ["text,source"])).errors == [
         "h.csv:1: (file): the file is empty: it has no records"
     ]
+
+
+def test_unparsable_csv_row_is_reported(study: Study, write_file: WriteFile) -> None:
+    huge = "x" * 200_000  # past the csv module's field size limit
+    error = rejected(study, write_file("big.csv", ["text", "fine", f'"{huge}"', "also fine"]))
+    assert error.errors == ["big.csv:3: (csv): malformed CSV: field larger than field limit (131072)"]
