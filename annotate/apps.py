@@ -14,3 +14,4 @@ class AnnotateConfig(AppConfig):
         if not getattr(settings, "REDIS_URL", ""):
             (settings.CELERY_BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
             (settings.CELERY_BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
+            (settings.CELERY_BROKER_DIR / "control").mkdir(parents=True, exist_ok=True)
