@@ -40,6 +40,7 @@ from personalization.importers.common import (
     changed_during_import,
     json_type,
     jsonl_records,
+    lock_study_for_import,
     max_length,
     report_progress,
     require,
@@ -340,6 +341,7 @@ def attributes_import(
 
     done = 0
     with transaction.atomic(), src.open() as handle:
+        lock_study_for_import(study)
         for batch in batched(_parsed(handle, None)):
             subjects: list[ParsedSubject] = []
             for line, result in batch:

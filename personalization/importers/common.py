@@ -20,6 +20,8 @@ from typing import Any, BinaryIO, Protocol, cast
 from django.db import connections, router
 from django.db.models import CharField, Field, Model
 
+from personalization.models import Study
+
 # Lines per batch (one round of lookups and inserts) and rows per insert statement: large
 # enough to amortize round trips, small enough that a batch's objects stay a few MB.
 BATCH_SIZE = 1000
@@ -325,6 +327,17 @@ class DuplicateIndex:
 def sniff_is_json(head: bytes) -> bool:
     stripped = head.lstrip(b"\xef\xbb\xbf").lstrip()
     return stripped.startswith(b"{")
+
+
+def lock_study_for_import(study: Study) -> None:
+    """Serializes writing passes into one study (call inside the transaction).
+
+    Two imports of the same file at once would otherwise both see the rows as missing and the
+    second would fail on the unique keys; with the study row locked, the second waits, then
+    finds the first one's rows and skips them. The lock lasts the writing pass, which reads a
+    local file and the database only. Other study-level writers (study design) wait as well.
+    """
+    Study.objects.select_for_update().filter(pk=study.pk).values_list("pk", flat=True).first()
 
 
 def report_progress(progress: Progress | None, lines_done: int) -> None:

@@ -44,6 +44,7 @@ from personalization.importers.common import (
     insert_rows,
     json_type,
     jsonl_records,
+    lock_study_for_import,
     max_length,
     report_progress,
     require,
@@ -290,6 +291,7 @@ def conversations_import(
     existing_subjects: set[int] = set()
     done = 0
     with transaction.atomic(), src.open() as handle:
+        lock_study_for_import(study)
         for batch in batched(_parsed(handle, options, None)):
             conversations: list[ParsedConversation] = []
             for line, result in batch:

@@ -27,6 +27,7 @@ from personalization.importers.common import (
     changed_during_import,
     csv_rows,
     jsonl_records,
+    lock_study_for_import,
     max_length,
     report_progress,
     sniff_is_json,
@@ -171,6 +172,7 @@ def prompts_import(
     report = ImportReport(kind="prompts", lines=records, created={"prompts": 0}, existing={"prompts": 0})
     done = 0
     with transaction.atomic(), src.open() as handle:
+        lock_study_for_import(study)
         for batch in batched(_parsed(handle, fmt, source, None)):
             prompts: list[ParsedPrompt] = []
             for line, result in batch:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
-from personalization.importers import ImportValidationError, conversations_import
+from personalization.importers import ImportReport, ImportValidationError, conversations_import
 from personalization.importers.conversations import turns_hash
 from personalization.models import Conversation, Study, Subject
 from tests.importers.conftest import WriteFile
@@ -238,3 +240,31 @@ def test_unseekable_stream_is_refused_with_a_clear_message(study: Study) -> None
 
     with pytest.raises(ValueError, match="must be seekable"):
         conversations_import(study=study, stream=Pipe(), filename="pipe.jsonl")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_one_file_at_once_store_it_once(study: Study, wildchat_file: Path) -> None:
+    barrier = threading.Barrier(2)
+    reports: list[ImportReport] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait(timeout=10)
+            reports.append(conversations_import(study=study, path=wildchat_file))
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert failures == []
+    assert sorted(r.created["conversations"] for r in reports) == [0, 3]
+    assert sorted(r.existing["conversations"] for r in reports) == [0, 3]
+    assert Conversation.objects.count() == 3
+    assert Subject.objects.count() == 2
