@@ -17,6 +17,9 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
+# Generous waits: CI machines are shared and a slow first render is not a failure of the screen.
+expect.set_options(timeout=15_000)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -52,7 +55,7 @@ def problems() -> PageProblems:
 
 def _open_page(browser: Browser, problems: PageProblems, viewport: dict) -> Page:
     context = browser.new_context(viewport=viewport)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(15_000)
     page = context.new_page()
 
     def on_console(message: ConsoleMessage) -> None:

@@ -104,6 +104,15 @@ def test_stage_2_item_completed_with_the_keyboard_only(
     judgments = Judgment.objects.filter(annotator=annotator, stage=2, prompt=assignment.item.prompt)
     assert judgments.count() == 6
     assert sorted(judgments.values_list("answer", flat=True)) == ["no"] * 3 + ["yes"] * 3
+
+    # The second (last) prompt came back with the submit response; after it, no more work.
+    expect(page.locator(".attr")).to_have_count(6)
+    for _ in range(6):
+        page.keyboard.press("1")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#done-heading")).to_be_focused()
+    expect(page.locator("#progress-mine-label")).to_contain_text("You: 1 done")
+    assert Assignment.objects.filter(annotator=annotator, stage=2, status=Assignment.Status.SUBMITTED).count() == 2
     assert problems == []
 
 
