@@ -1,8 +1,11 @@
 """Prompt templates: versioned text files rendered with a deliberately small formatter.
 
-A template file (prompt_templates/<name>.v<N>.txt) has two parts, each introduced by a marker
-line, `--- system ---` and `--- user ---`. Lines before the first marker starting with `#` are
-comments for maintainers and are not sent to the model (they are part of the hash).
+A template file (prompt_templates/<name>.v<N>.txt) has parts, each introduced by a marker line:
+`--- system ---`, then `--- user ---`. Worked examples may sit between them as earlier turns
+(`--- user ---` / `--- assistant ---` pairs before the final `--- user ---`): small models copy
+an example given as a previous exchange far more reliably than one described in the prompt.
+Lines before the first marker starting with `#` are comments for maintainers and are not sent
+to the model (they are part of the hash).
 
 Fields are plain `{name}` placeholders. No attribute access, indexing, format specs or
 conversions: a template is data, and values (conversation text, model output) are inserted
@@ -26,7 +29,7 @@ from personalization.backends.base import Chat
 TEMPLATE_DIR = Path(__file__).resolve().parent / "prompt_templates"
 TEMPLATE_NAME = re.compile(r"[a-z][a-z0-9_]*\.v[0-9]+")
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-SECTION_MARKERS = {"--- system ---": "system", "--- user ---": "user"}
+SECTION_MARKERS = {"--- system ---": "system", "--- user ---": "user", "--- assistant ---": "assistant"}
 
 
 class TemplateError(ValueError):
@@ -44,7 +47,7 @@ class PromptTemplate:
     sha256: str
 
     def render(self, **values: str) -> Chat:
-        """A system + user chat with every field replaced by its value, verbatim."""
+        """The chat (system, any example turns, user) with every field replaced by its value, verbatim."""
         sections = _compile(self.name, self.text)
         needed = _fields(sections)
         missing = sorted(needed - set(values))
@@ -86,8 +89,13 @@ def _compile(name: str, text: str) -> tuple[tuple[str, Segments], ...]:
         stripped = line.strip()
         if stripped in SECTION_MARKERS:
             role = SECTION_MARKERS[stripped]
-            if any(existing == role for existing, _ in sections):
-                raise TemplateError(f"{name}.txt line {number}: second '{stripped}' section")
+            previous = sections[-1][0] if sections else None
+            allowed = {None: "system", "system": "user", "user": "assistant", "assistant": "user"}[previous]
+            if role != allowed:
+                after = f"after '--- {previous} ---'" if previous else "first"
+                raise TemplateError(
+                    f"{name}.txt line {number}: '{stripped}' cannot come {after}; expected '--- {allowed} ---'"
+                )
             sections.append((role, []))
             continue
         if not sections:
@@ -109,9 +117,8 @@ def _compile(name: str, text: str) -> tuple[tuple[str, Segments], ...]:
                     "(no attribute access, indexing, conversions or format specs)"
                 )
             sections[-1][1].append((literal, field))
-    roles = [role for role, _ in sections]
-    if roles != ["system", "user"]:
-        raise TemplateError(f"{name}.txt: needs a '--- system ---' section followed by a '--- user ---' section")
+    if len(sections) < 2 or sections[-1][0] != "user":
+        raise TemplateError(f"{name}.txt: needs a '--- system ---' section and must end with a '--- user ---' section")
     return tuple((role, tuple(segments)) for role, segments in sections)
 
 

@@ -37,6 +37,16 @@ def test_render_gives_a_system_and_a_user_message() -> None:
     assert template.fields == {"who", "what"}
 
 
+def test_worked_examples_become_earlier_turns() -> None:
+    text = "--- system ---\ns\n--- user ---\nexample {{q}}\n--- assistant ---\n[]\n--- user ---\n{q}\n"
+    assert template_from_text("fewshot.v1", text).render(q="real") == [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "example {q}"},
+        {"role": "assistant", "content": "[]"},
+        {"role": "user", "content": "real"},
+    ]
+
+
 def test_values_are_inserted_verbatim_without_recursion() -> None:
     template = template_from_text("simple.v1", SIMPLE)
     hostile = "{who} {0} {what.__class__} {{x}} }"
@@ -78,10 +88,11 @@ def test_values_must_be_text() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("--- user ---\nu\n--- system ---\ns\n", "needs a '--- system ---' section followed by"),
-        ("--- system ---\ns\n", "needs a '--- system ---' section followed by"),
+        ("--- user ---\nu\n--- system ---\ns\n", r"line 1: '--- user ---' cannot come first"),
+        ("--- system ---\ns\n", "must end with a '--- user ---' section"),
+        ("--- system ---\ns\n--- user ---\nu\n--- assistant ---\na\n", "must end with a '--- user ---' section"),
         ("stray\n--- system ---\ns\n--- user ---\nu\n", r"line 1: text before"),
-        ("--- system ---\ns\n--- user ---\nu\n--- user ---\nv\n", r"line 5: second '--- user ---'"),
+        ("--- system ---\ns\n--- user ---\nu\n--- user ---\nv\n", r"line 5: '--- user ---' cannot come after"),
     ],
 )
 def test_malformed_files_are_rejected_with_the_place(text: str, message: str) -> None:
@@ -101,8 +112,10 @@ def test_every_shipped_template_loads_and_renders_with_its_fields() -> None:
         template = load_template(name)
         assert sorted(template.fields) == fields
         chat = template.render(**{field: f"<{field}>" for field in fields})
-        assert [message["role"] for message in chat] == ["system", "user"]
-        assert all(f"<{field}>" in chat[1]["content"] for field in fields)
+        roles = [message["role"] for message in chat]
+        assert roles[0] == "system" and roles[-1] == "user"
+        assert roles[1:] == ["user", "assistant"] * ((len(roles) - 2) // 2) + ["user"]
+        assert all(f"<{field}>" in chat[-1]["content"] for field in fields)
         # Maintainer comments at the top of the file are not sent to the model.
         assert not chat[0]["content"].startswith("#")
 
@@ -116,5 +129,5 @@ def test_hashes_are_the_sha256_of_the_file_and_stable() -> None:
 
 
 def test_relevance_prompt_ends_by_asking_for_the_answer_line() -> None:
-    user = load_template("relevance.v1").render(attribute="a", prompt="p")[1]["content"]
+    user = load_template("relevance.v1").render(attribute="a", prompt="p")[-1]["content"]
     assert user.endswith("Answer: YES or Answer: NO.")
