@@ -195,9 +195,9 @@ class HFLocalBackend:
     def choice_logprobs(self, chats: list[Chat], choices: list[str]) -> list[dict[str, float]]:
         """Sum of the token log-probabilities of each choice right after the chat's prompt.
 
-        All (chat, choice) sequences go through the model in batches, one forward pass each,
-        keeping only the logits of the last positions (the choice tokens), not the whole vocab
-        for every prompt position.
+        Single-token choices (" YES", " 1") are all read from one forward pass over the prompt;
+        a multi-token choice needs its own pass over prompt + choice. Passes run in batches and
+        keep only the logits of the last positions, not the whole vocabulary at every position.
         """
         import torch
 
@@ -208,18 +208,27 @@ class HFLocalBackend:
         loaded = self.loaded
         tokenizer, model = loaded.tokenizer, loaded.model
         choice_ids = [tokenizer(choice, add_special_tokens=False)["input_ids"] for choice in choices]
+        single = [k for k, ids in enumerate(choice_ids) if len(ids) == 1]
+        multi = [k for k, ids in enumerate(choice_ids) if len(ids) > 1]
         prompts = [tokenizer(self.prompt_text(chat), add_special_tokens=False)["input_ids"] for chat in chats]
-        pairs = [(c, k) for c in range(len(chats)) for k in range(len(choices))]
+        # A job is (chat, choice or None for "the prompt alone, read every single-token choice").
+        jobs: list[tuple[int, int | None]] = []
+        for c in range(len(chats)):
+            if single:
+                jobs.append((c, None))
+            jobs.extend((c, k) for k in multi)
+        jobs.sort(key=lambda job: len(prompts[job[0]]) + (len(choice_ids[job[1]]) if job[1] is not None else 0))
         scores: list[dict[str, float]] = [{} for _ in chats]
-        for start in range(0, len(pairs), self.batch_size):
-            batch = pairs[start : start + self.batch_size]
-            sequences = [prompts[c] + choice_ids[k] for c, k in batch]
+        for start in range(0, len(jobs), self.batch_size):
+            batch = jobs[start : start + self.batch_size]
+            added = [choice_ids[k] if k is not None else [] for _, k in batch]
+            sequences = [prompts[c] + ids for (c, _), ids in zip(batch, added, strict=True)]
             longest = max(len(seq) for seq in sequences)
             if longest > loaded.context_length:
                 raise BackendError(
                     f"a chat with its choice has {longest} tokens; the model's context is {loaded.context_length}"
                 )
-            keep = max(len(choice_ids[k]) for _, k in batch) + 1
+            keep = max(len(ids) for ids in added) + 1
             input_ids, attention = _left_pad(sequences, tokenizer.pad_token_id, loaded.device)
             # Left padding shifts real tokens right; positions must count real tokens only.
             positions = (attention.cumsum(-1) - 1).clamp(min=0)
@@ -228,15 +237,18 @@ class HFLocalBackend:
                     input_ids=input_ids, attention_mask=attention, position_ids=positions, logits_to_keep=keep
                 ).logits
             logprobs = torch.log_softmax(logits.float(), dim=-1)
-            for row, (c, k) in enumerate(batch):
-                ids = choice_ids[k]
-                # logits at index j predict the token at j + 1; the choice occupies the last len(ids) tokens.
+            for row, ((c, k), ids) in enumerate(zip(batch, added, strict=True)):
+                # Kept logits at window index j predict the token after it; the added tokens are
+                # the last len(ids) of the sequence, so the prediction of the first sits at `first`.
                 first = keep - 1 - len(ids)
-                total = 0.0
-                for offset, token in enumerate(ids):
-                    total += float(logprobs[row, first + offset, token])
+                if k is None:
+                    for s in single:
+                        scores[c][choices[s]] = float(logprobs[row, first, choice_ids[s][0]])
+                    continue
+                total = sum(float(logprobs[row, first + offset, token]) for offset, token in enumerate(ids))
                 scores[c][choices[k]] = total if math.isfinite(total) else -math.inf
-        return scores
+        # Keep the caller's choice order in every dict.
+        return [{choice: row[choice] for choice in choices} for row in scores]
 
 
 def _left_pad(sequences: list[list[int]], pad_id: int, device: str) -> tuple[Any, Any]:
