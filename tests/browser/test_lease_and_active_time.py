@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from annotate.models import Assignment
-from personalization.models import Study
+from personalization.models import Guideline, Study
 from tests.browser.conftest import PageProblems, login_with_keyboard
 from tests.screens.builders import populate_study
 
@@ -77,13 +77,24 @@ def test_a_reload_restores_the_autosaved_draft(
     page.keyboard.press("f")
     expect(page.locator("#save-state")).to_have_text("Draft saved")
 
+    # The guidelines opened on their own for this first look at version 1 ...
+    expect(page.locator("#guidelines")).to_have_attribute("open", "")
     page.reload()
     expect(page.locator(".attr.current")).to_be_visible()
+    # ... and stay closed once seen.
+    expect(page.locator("#guidelines")).not_to_have_attribute("open", "")
     expect(page.locator(".attr").nth(0).locator("input[value=maybe]")).to_be_checked()
     expect(page.locator("#note")).to_have_value("half done")
     expect(page.locator("#flag")).to_be_checked()
     # Focus lands on the first attribute still open.
     expect(page.locator(".attr").nth(1)).to_be_focused()
+
+    # A new version of the guidelines opens them again, with a word about the change.
+    Guideline.objects.create(study=populated, stage=1, version=2, text="Be stricter about age.")
+    page.reload()
+    expect(page.locator("#guidelines")).to_have_attribute("open", "")
+    expect(page.locator("#guidelines-text")).to_have_text("Be stricter about age.")
+    expect(page.locator("#status")).to_contain_text("now version 2")
     assert problems == []
 
 

@@ -96,10 +96,27 @@ function setGuidelines(guidelines) {
   if (guidelines && guidelines.text) {
     ui.guidelinesText.textContent = guidelines.text;
     ui.guidelinesVersion.textContent = `(version ${guidelines.version})`;
+    openIfNew(guidelines.version);
   } else {
     ui.guidelinesText.textContent = "The researcher has not written guidelines for this stage yet.";
     ui.guidelinesVersion.textContent = "";
   }
+}
+
+// The guidelines open by themselves the first time an annotator sees a version of them: on
+// their first item, and again whenever the researcher publishes a change.
+function openIfNew(version) {
+  const key = `attune:guidelines-seen:${config.studyId}:${STAGE}`;
+  let seen = 0;
+  try {
+    seen = Number(window.localStorage.getItem(key)) || 0;
+    if (version > seen) window.localStorage.setItem(key, String(version));
+  } catch {
+    return; // storage disabled: leave them as they are
+  }
+  if (version <= seen) return;
+  ui.guidelines.open = true;
+  if (seen) announce(`The guidelines for this stage changed (now version ${version}).`);
 }
 
 function show(payload) {
