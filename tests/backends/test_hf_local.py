@@ -79,10 +79,10 @@ def test_choice_logprobs_are_finite_log_probabilities(tiny_model_dir: Path) -> N
 def test_choice_logprobs_match_a_plain_forward_pass(tiny_model_dir: Path) -> None:
     """Batching with left padding and kept-logits only must not change the numbers."""
     backend = HFLocalBackend(str(tiny_model_dir), batch_size=4)
-    choices = ["YES", " NO", "makes_sense", "a"]
+    choices = ["YES", " NO", "makes_sense", "a", "ab", " 1", " 2"]
     loaded = backend.loaded
     lengths = [len(loaded.tokenizer(choice, add_special_tokens=False)["input_ids"]) for choice in choices]
-    # Both paths: single-token choices share the prompt's pass, longer ones get their own.
+    # Single- and multi-token choices, and choices sharing a prefix, all go through the prefix tree.
     assert 1 in lengths and max(lengths) > 1
     batched = backend.choice_logprobs(CHATS, choices)
     for index, conversation in enumerate(CHATS):
