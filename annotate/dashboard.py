@@ -104,7 +104,8 @@ def percent_agreement(units: Iterable[Counter[str]]) -> float | None:
 
 
 def stage_agreement(*, study: Study, stage: int) -> Agreement:
-    """Agreement among the human annotators of one stage (one query)."""
+    """Agreement among the human annotators of one stage (one query, read in one pass; memory
+    grows with the number of judged attribute-item units)."""
     item_field = f"{ITEM_FIELD_BY_STAGE[stage]}_id"
     rows = (
         Judgment.objects.filter(study=study, stage=stage, annotator__isnull=False)
@@ -114,7 +115,8 @@ def stage_agreement(*, study: Study, stage: int) -> Agreement:
     by_unit: dict[tuple[int, int], dict[int, str]] = defaultdict(dict)
     answers: Counter[str] = Counter()
     judgments = 0
-    for item_id, attribute_id, annotator_id, answer in rows:
+    # Streamed: a large study has many judgments and only the per-unit answers are kept.
+    for item_id, attribute_id, annotator_id, answer in rows.iterator(chunk_size=5000):
         by_unit[(item_id, attribute_id)][annotator_id] = answer
         answers[answer] += 1
         judgments += 1
@@ -162,8 +164,9 @@ def dashboard_stages(*, study: Study) -> list[dict]:
 
 
 def dashboard_annotators(*, study: Study) -> list[dict]:
-    """One row per annotator (members first, then anyone else who judged): items and judgments per
-    stage, flags raised and time spent. Three grouped queries whatever the study size."""
+    """One row per annotator (the study's members and anyone else who judged in it, by username):
+    items and judgments per stage, flags raised and active time. Four queries whatever the study
+    size or the number of annotators."""
     user_model = get_user_model()
     judged = (
         Judgment.objects.filter(study=study, annotator__isnull=False)

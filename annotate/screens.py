@@ -61,7 +61,7 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
         stages.append(
             {
                 "number": stage.value,
-                "label": stage.label,
+                "label": SCREEN_TITLES[stage.value],
                 "progress": progress,
                 "has_work": bool(progress["mine_available"]) or stage.value in holding,
                 "holding": stage.value in holding,
@@ -191,6 +191,10 @@ def study_design(request: HttpRequest, study_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Stage {stage}: {created} new items.")
             return redirect("study-design", study_id=study.pk)
+    if action == "settings":
+        # Validating a ModelForm writes the submitted values onto the instance; the page header
+        # must keep showing what is saved.
+        study.refresh_from_db()
     if action not in (None, "settings", "pair", "build"):
         messages.error(request, f"Unknown action “{action}”.")
 

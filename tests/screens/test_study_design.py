@@ -90,3 +90,17 @@ def test_annotators_and_outsiders_get_404(annotator_client: Client, outsider_cli
     for client in (annotator_client, outsider_client):
         assert client.get(f"/studies/{study.pk}/design/").status_code == 404
         assert client.post(f"/studies/{study.pk}/design/", {"action": "build", "stage": "1"}).status_code == 404
+
+
+def test_invalid_settings_are_shown_with_errors_and_nothing_changes(owner_client: Client, study: Study) -> None:
+    response = owner_client.post(
+        f"/studies/{study.pk}/design/",
+        _settings(study, name="", **{"stage1-judgments_per_item": "many"}),
+    )
+    assert response.status_code == 200
+    assert "name" in response.context["study_form"].errors
+    assert "judgments_per_item" in response.context["stage_forms"][0].errors
+    assert f"Setup: {study.name}" in response.content.decode()
+    study.refresh_from_db()
+    assert study.name == "Test study"
+    assert StudyStage.objects.get(study=study, stage=1).judgments_per_item == 3
