@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +59,13 @@ def load_model(folder: Path, *, device: str, dtype: str = "auto") -> LoadedModel
 
 
 def _load_uncached(folder: Path, *, device: str, dtype: str) -> LoadedModel:
-    import time
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    # Per-tensor progress bars would flood worker logs on every load.
+    transformers_logging.disable_progress_bar()
     started = time.perf_counter()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
@@ -70,7 +73,7 @@ def _load_uncached(folder: Path, *, device: str, dtype: str) -> LoadedModel:
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch_dtype, local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
         raise BackendError(f"could not load the model in {folder}: {exc}") from exc
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]  # transformers' decorator hides Module.to's signature
     model.eval()
     if not tokenizer.chat_template:
         raise BackendError(f"the tokenizer in {folder} has no chat_template; add one to tokenizer_config.json")
@@ -236,9 +239,9 @@ class HFLocalBackend:
                     input_ids=input_ids, attention_mask=attention, position_ids=positions, logits_to_keep=1
                 ).logits
             logprobs = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
-            for row, (c, prefix) in enumerate(batch):
+            for index, (c, prefix) in enumerate(batch):
                 for token in branches[prefix]:
-                    edge[c][(*prefix, token)] = float(logprobs[row, token])
+                    edge[c][(*prefix, token)] = float(logprobs[index, token])
         scores: list[dict[str, float]] = []
         for c in range(len(chats)):
             row: dict[str, float] = {}
