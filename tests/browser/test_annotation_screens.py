@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from annotate.models import Assignment
+from annotate.services import assignment_next, assignment_submit
 from judgments.models import ItemFeedback, Judgment, JudgmentRevision
 from personalization.models import Study
 from tests.browser.conftest import PageProblems, login_with_keyboard, screenshot
@@ -214,4 +215,23 @@ def test_a_subject_judging_their_own_attributes_is_told_so(
     _work(page, live_server, populated, 1)
     expect(page.locator("#first-person")).to_be_visible()
     expect(page.locator(".attr").first).to_contain_text("Person 1 attribute")
+    assert problems == []
+
+
+def test_a_closed_study_shows_earlier_judgments_read_only(
+    page: Page, live_server: object, populated: Study, annotator: User, problems: PageProblems
+) -> None:
+    assignment = assignment_next(study=populated, stage=3, annotator=annotator)
+    ids = list(assignment.item.attributes.values_list("id", flat=True))
+    assignment_submit(assignment=assignment, answers=dict.fromkeys(ids, "4"))
+    Study.objects.filter(pk=populated.pk).update(status=Study.Status.CLOSED)
+
+    login_with_keyboard(page, live_server.url, "annotator", "pw-annotator-123")
+    page.goto(f"{live_server.url}/assignments/{assignment.pk}/edit/")
+    expect(page.locator("#status")).to_contain_text("This study is closed")
+    # My answers, shown as I gave them (B vs A), whichever side the personalized response was on.
+    expect(page.locator(".attr input[value='4']:checked")).to_have_count(len(ids))
+    expect(page.locator("#submit-button")).to_be_disabled()
+    page.keyboard.press("5")
+    expect(page.locator(".attr input[value='5']:checked")).to_have_count(0)
     assert problems == []

@@ -154,7 +154,9 @@ function show(payload) {
   state.lastHeartbeat = Date.now();
 
   if (config.readOnly) {
-    for (const input of ui.form.querySelectorAll("input, textarea, button")) input.disabled = true;
+    // Answers are locked; the evidence links and expand buttons keep working for reading.
+    for (const input of ui.form.querySelectorAll("input, textarea")) input.disabled = true;
+    ui.submit.disabled = true;
     announce("This study is closed: judgments can no longer be changed.");
   }
   // A new item starts at the top (on a phone: the history or prompt comes first), with the
