@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 from django.db import transaction
 
@@ -126,7 +126,8 @@ def _evidence(value: Any, name: str) -> tuple[list[EvidenceRef], list[str]]:
 
 def _attribute(value: Any, name: str, *, merged: bool) -> ParsedAttribute:
     if isinstance(value, str) and not merged:
-        return ParsedAttribute(where=name, text=as_text(value, name), reason="", confidence=None, refs=[], quotes=[])
+        text = as_text(value, name).strip()
+        return ParsedAttribute(where=name, text=text, reason="", confidence=None, refs=[], quotes=[])
     item = as_object(value, name)
     text = as_text(require(item, "attribute", f"{name}."), f"{name}.attribute")
     reason = item.get("reason")
@@ -336,7 +337,7 @@ def attributes_import(
         kind="attributes", lines=records, created=dict.fromkeys(names, 0), existing=dict.fromkeys(names, 0)
     )
 
-    def fail(line: int, field_name: str, message: str) -> None:
+    def fail(line: int, field_name: str, message: str) -> NoReturn:
         raise changed_during_import(src.filename, line, LineError(field_name, message))
 
     done = 0
@@ -347,7 +348,7 @@ def attributes_import(
             for line, result in batch:
                 if not isinstance(result, ParsedSubject):
                     fail(line, getattr(result, "field_name", "(json)"), getattr(result, "message", "unreadable"))
-                subjects.append(result)  # type: ignore[arg-type]
+                subjects.append(result)
             _store_batch(subjects, _resolve(study, subjects, fail), report)
             done += len(batch)
             report_progress(progress, done)

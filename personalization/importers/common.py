@@ -33,6 +33,9 @@ Progress = Callable[[int], None]
 
 @dataclass
 class ImportReport:
+    """What an import did: `lines` counts the records (non-blank lines) read; `created` and
+    `existing` count rows by kind, the latter those already stored before this import."""
+
     kind: str
     lines: int
     created: dict[str, int] = field(default_factory=dict)
