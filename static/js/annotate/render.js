@@ -137,7 +137,12 @@ export function renderAttributes(container, stage, attributes, turns = new Map()
     }
     const choices = el("div", { className: `choices choices-${stage}` });
     const inputs = CHOICES[stage].map((choice) => {
-      const input = el("input", { type: "radio", name: `answer-${attribute.id}`, value: choice.value });
+      const input = el("input", {
+        type: "radio",
+        name: `answer-${attribute.id}`,
+        value: choice.value,
+        "aria-keyshortcuts": choice.keys.join(" "),
+      });
       const label = el(
         "label",
         { className: `choice choice-${choice.value}` },
