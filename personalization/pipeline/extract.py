@@ -15,7 +15,7 @@ from personalization.pipeline.common import (
     run_param_int,
 )
 from personalization.pipeline.parsing import ExtractedAttribute, parse_attribute_list
-from personalization.pipeline.runner import ItemResult
+from personalization.pipeline.runner import ItemResult, db_text
 from personalization.prompting import load_template
 
 EXPECTED = 'a JSON list of {"attribute": str, "reason": str, "confidence": 0..1, "evidence_turns": [int]}'
@@ -77,11 +77,11 @@ class ExtractExecutor:
                 attribute, created = Attribute.objects.get_or_create(
                     subject_id=conversation.subject_id,
                     level=Attribute.Level.ORIGINAL,
-                    text=entry.attribute,
+                    text=db_text(entry.attribute),
                     model_run=run,
                     defaults={
                         "origin": Attribute.Origin.MODEL,
-                        "reason": entry.reason,
+                        "reason": db_text(entry.reason),
                         "confidence": entry.confidence,
                         "metadata": {"conversation_ids": [], "unresolved_evidence_turns": []},
                     },

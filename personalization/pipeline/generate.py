@@ -8,7 +8,7 @@ from personalization.backends.registry import chat_backend, model_spec
 from personalization.models import Attribute, ModelRun, ModelRunItem, Response, SubjectPrompt
 from personalization.pipeline.common import generate_isolating, generation_params
 from personalization.pipeline.plan import conditioning_attribute_ids
-from personalization.pipeline.runner import ItemResult
+from personalization.pipeline.runner import ItemResult, db_text
 from personalization.prompting import load_template
 
 
@@ -52,7 +52,7 @@ class GenerateExecutor:
             if isinstance(generation, str):
                 results.append(ItemResult(item_id=item.pk, raw_output="", error=generation))
                 continue
-            text = generation.text.strip()
+            text = db_text(generation.text.strip())
             result = ItemResult(
                 item_id=item.pk, raw_output=generation.text, tokens=generation.completion_tokens, attempts=1
             )

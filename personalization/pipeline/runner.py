@@ -65,6 +65,12 @@ class RunOutcome:
     processed: int
 
 
+def db_text(text: str) -> str:
+    """Model text as the database can store it: PostgreSQL rejects NUL characters, which random or
+    broken models do emit; they become U+FFFD (visible, never silently dropped)."""
+    return text.replace("\x00", "\ufffd")
+
+
 def json_raw(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
@@ -103,8 +109,8 @@ def _record(run: ModelRun, result: ItemResult) -> bool:
             result.write()
         item.status = ModelRunItem.Status.FAILED if failed else ModelRunItem.Status.DONE
         item.attempts = item.attempts + result.attempts
-        item.raw_output = result.raw_output
-        item.error = result.error
+        item.raw_output = db_text(result.raw_output)
+        item.error = db_text(result.error)
         item.save(update_fields=["status", "attempts", "raw_output", "error", "updated_at"])
         ModelRun.objects.filter(pk=run.pk).update(
             done_count=F("done_count") + (0 if failed else 1),

@@ -92,3 +92,11 @@ def test_empty_model_output_is_a_failure_not_a_response(small_study: Study, scri
     run.refresh_from_db()
     assert (run.done_count, run.failed_count) == (0, 8)
     assert not Response.objects.filter(model_run=run).exists()
+
+
+def test_nul_characters_from_a_broken_model_are_stored_visibly(small_study: Study, scripted) -> None:
+    scripted(lambda chat: "half\x00answer")
+    run = model_run_create(study=small_study, step="generate", model_name="scripted", params={"modes": ["generic"]})
+    model_run_execute(run_id=run.pk)
+    assert set(Response.objects.filter(model_run=run).values_list("text", flat=True)) == {"half\ufffdanswer"}
+    assert run.items.first().raw_output == "half\ufffdanswer"
