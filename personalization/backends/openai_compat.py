@@ -116,6 +116,14 @@ class OpenAICompatBackend:
             raise BackendError(f"server {self.server!r} sent a JSON {type(body).__name__}, not an object, from {url}")
         return body
 
+    def _chat_payload(self, chat: Chat, **fields: Any) -> dict[str, Any]:
+        payload: dict[str, Any] = {"model": self.model_id, "messages": chat, **fields}
+        if chat and chat[-1].get("role") == "assistant":
+            # A final assistant message is a prefix for the model to continue ("Answer:"). vLLM
+            # and SGLang need these two fields for that; llama.cpp's server continues by itself.
+            payload.update(continue_final_message=True, add_generation_prompt=False)
+        return payload
+
     def _map(self, function: Any, chats: list[Chat]) -> list[Any]:
         if len(chats) == 1:
             return [function(chats[0])]
@@ -126,14 +134,13 @@ class OpenAICompatBackend:
         def one(chat: Chat) -> Generation:
             body = self._post(
                 "/chat/completions",
-                {
-                    "model": self.model_id,
-                    "messages": chat,
-                    "max_tokens": params.max_new_tokens,
-                    "temperature": params.temperature,
-                    "top_p": params.top_p,
-                    "seed": params.seed,
-                },
+                self._chat_payload(
+                    chat,
+                    max_tokens=params.max_new_tokens,
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    seed=params.seed,
+                ),
             )
             try:
                 choice = body["choices"][0]
@@ -158,7 +165,8 @@ class OpenAICompatBackend:
 
         A choice matches a listed token when the token (without surrounding spaces) equals the
         choice or starts it; variants (" YES", "YES") are added up. Choices the server does not
-        list get a floor just below the least likely listed token.
+        list get a floor just below the least likely listed token. Only the first token is
+        seen, so choices should differ in their first word (YES/NO, makes/maybe/doesnt, 1..5).
         """
         if not choices or any(not choice.strip() for choice in choices):
             raise BackendError(f"choices must be non-empty strings, got {choices!r}")
@@ -166,14 +174,7 @@ class OpenAICompatBackend:
         def one(chat: Chat) -> dict[str, float]:
             body = self._post(
                 "/chat/completions",
-                {
-                    "model": self.model_id,
-                    "messages": chat,
-                    "max_tokens": 1,
-                    "temperature": 0.0,
-                    "logprobs": True,
-                    "top_logprobs": self.top_k,
-                },
+                self._chat_payload(chat, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=self.top_k),
             )
             try:
                 listed = body["choices"][0]["logprobs"]["content"][0]["top_logprobs"]

@@ -55,6 +55,15 @@ def test_choice_logprobs_read_top_logprobs_with_a_floor(stub_settings, stub_serv
     assert row["PERHAPS"] == pytest.approx(-4.5)
     sent = stub_server.requests[0]["body"]
     assert sent["max_tokens"] == 1 and sent["logprobs"] is True and sent["top_logprobs"] == 20
+    assert "continue_final_message" not in sent
+
+
+def test_a_final_assistant_message_is_sent_as_a_prefix_to_continue(stub_settings, stub_server: StubServer) -> None:
+    cued = [{"role": "user", "content": "yes or no?"}, {"role": "assistant", "content": "Answer:"}]
+    backend().choice_logprobs([cued], ["YES", "NO"])
+    sent = stub_server.requests[0]["body"]
+    assert sent["messages"] == cued
+    assert sent["continue_final_message"] is True and sent["add_generation_prompt"] is False
 
 
 def test_score_choices_uses_prefix_tokens_for_split_choices() -> None:
