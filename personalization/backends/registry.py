@@ -224,6 +224,34 @@ def build_embedder(spec: ModelSpec) -> Embedder:
     )
 
 
+def spec_problems(spec: ModelSpec) -> list[str]:
+    """What would stop this spec from working, without loading weights (for admin forms and checks)."""
+    problems: list[str] = []
+    known = CHAT_BACKENDS + EMBEDDING_BACKENDS
+    if spec.backend not in known:
+        problems.append(f"backend {spec.backend!r} is not one of {', '.join(known)}")
+    elif spec.backend == "openai":
+        servers = getattr(settings, "ATTUNE_OPENAI_SERVERS", {}) or {}
+        if spec.server not in servers:
+            problems.append(
+                f"server {spec.server!r} is not in settings ATTUNE_OPENAI_SERVERS "
+                f"(known: {', '.join(sorted(servers)) or 'none configured'})"
+            )
+    else:
+        from personalization.backends.local_files import resolve_model_dir
+
+        try:
+            resolve_model_dir(spec.model_id, revision=spec.revision, missing_hint=_missing_hint(spec))
+        except BackendError as exc:
+            problems.append(str(exc))
+    unknown = sorted(set(spec.default_params) - BACKEND_OPTION_KEYS - GENERATION_KEYS)
+    if unknown:
+        problems.append(
+            f"default_params has unknown key(s) {unknown}; known: {sorted(BACKEND_OPTION_KEYS | GENERATION_KEYS)}"
+        )
+    return problems
+
+
 def _missing_hint(spec: ModelSpec) -> str:
     if spec.name == "smollm2-135m" or Path(spec.model_id) == smollm2_dir():
         return "run `python manage.py prepare_models` to convert the default model"

@@ -117,3 +117,16 @@ def test_unknown_backend_is_named() -> None:
     RegisteredModel.objects.create(name="odd", backend="ollama", model_id="x")
     with pytest.raises(BackendError, match="'odd' has unknown backend 'ollama'"):
         registry.chat_backend("odd")
+
+
+def test_spec_problems_explain_what_would_fail(settings, tiny_model_dir: Path, tmp_path: Path) -> None:
+    settings.ATTUNE_OPENAI_SERVERS = {"gpu1": "http://127.0.0.1:8000/v1"}
+    good = registry.ModelSpec(name="t", backend="hf_local", model_id=str(tiny_model_dir), revision="")
+    assert registry.spec_problems(good) == []
+    remote = registry.ModelSpec(name="r", backend="openai", model_id="m", revision="", server="gpu2")
+    assert registry.spec_problems(remote) == ["server 'gpu2' is not in settings ATTUNE_OPENAI_SERVERS (known: gpu1)"]
+    missing = registry.ModelSpec(
+        name="m", backend="hf_local", model_id=str(tmp_path / "nope"), revision="", default_params={"beams": 2}
+    )
+    problems = registry.spec_problems(missing)
+    assert len(problems) == 2 and "does not exist" in problems[0] and "unknown key(s) ['beams']" in problems[1]
