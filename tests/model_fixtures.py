@@ -62,6 +62,9 @@ def build_tiny_chat_model(target: Path) -> Path:
         num_key_value_heads=2,
         max_position_embeddings=1024,
         tie_word_embeddings=True,
+        # Larger than the usual 0.02 so greedy decoding wanders through the vocabulary instead of
+        # repeating one token: outputs are random words, not blank, like a real (bad) model's.
+        initializer_range=0.5,
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,

@@ -81,3 +81,9 @@ class BackendError(Exception):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+def storable_text(text: str) -> str:
+    """Model text made safe to store: PostgreSQL text columns cannot hold NUL, and a model (or
+    the random test model) can emit one."""
+    return text.replace("\x00", "\ufffd")

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from personalization.backends.base import BackendError, Chat, Generation, GenerationParams, ModelIdentity
+from personalization.backends.base import (
+    BackendError,
+    Chat,
+    Generation,
+    GenerationParams,
+    ModelIdentity,
+    storable_text,
+)
 from personalization.backends.local_files import resolve_model_dir
 
 logger = logging.getLogger(__name__)
@@ -188,7 +195,7 @@ class HFLocalBackend:
                         length, finish = position + 1, "stop"
                         break
                 results[index] = Generation(
-                    text=tokenizer.decode(tokens[:length], skip_special_tokens=True),
+                    text=storable_text(tokenizer.decode(tokens[:length], skip_special_tokens=True)),
                     prompt_tokens=len(encoded[index]),
                     completion_tokens=length,
                     extra={"finish_reason": finish},

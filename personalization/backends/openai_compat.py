@@ -18,7 +18,14 @@ import requests
 import requests.adapters
 from django.conf import settings
 
-from personalization.backends.base import BackendError, Chat, Generation, GenerationParams, ModelIdentity
+from personalization.backends.base import (
+    BackendError,
+    Chat,
+    Generation,
+    GenerationParams,
+    ModelIdentity,
+    storable_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +151,7 @@ class OpenAICompatBackend:
             )
             try:
                 choice = body["choices"][0]
-                text = choice["message"]["content"] or ""
+                text = storable_text(choice["message"]["content"] or "")
                 usage = body.get("usage") or {}
                 return Generation(
                     text=text,

@@ -175,3 +175,10 @@ def test_hub_style_id_not_in_the_cache_is_a_clear_error(
         HFLocalBackend("attune-test/other")
     with pytest.raises(BackendError, match=r"revision " + "b" * 40):
         HFLocalBackend("attune-test/tiny-chat", revision="b" * 40)
+
+
+def test_generated_text_never_contains_nul(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL cannot store NUL in text; the random model can emit the byte."""
+    backend = HFLocalBackend(str(tiny_model_dir))
+    monkeypatch.setattr(type(backend.loaded.tokenizer), "decode", lambda self, ids, **kwargs: "a\x00b")
+    assert backend.generate([chat("hi")], GenerationParams(max_new_tokens=2))[0].text == "a\ufffdb"
