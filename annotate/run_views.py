@@ -17,7 +17,7 @@ from personalization import selectors
 from personalization.backends.registry import available_models
 from personalization.models import ModelRun
 
-STEP_HELP = {
+STEP_HELP: dict[str, str] = {
     ModelRun.Step.EXTRACT: "Attributes from each conversation (JSON output, repaired up to max_repairs times).",
     ModelRun.Step.MERGE: "Cluster each subject's extracted attributes by embedding similarity (threshold=0.7).",
     ModelRun.Step.RELEVANCE: "Model stage-2 votes per (prompt, attribute): method=logprobs or method=embedding.",

@@ -8,6 +8,7 @@ sends each run to the task of the app that executes its step.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
@@ -24,7 +25,7 @@ from personalization import services as personalization_services
 from personalization import tasks as personalization_tasks
 from personalization.models import ModelRun, Response, Study
 
-STEP_TASK = {
+STEP_TASK: dict[str, Any] = {
     ModelRun.Step.EXTRACT: personalization_tasks.run_execute,
     ModelRun.Step.MERGE: personalization_tasks.run_execute,
     ModelRun.Step.GENERATE: personalization_tasks.run_execute,
@@ -45,7 +46,7 @@ def run_get_for_owner(*, user: AbstractBaseUser | AnonymousUser, run_id: int) ->
     return run
 
 
-def _require_owner(*, study: Study, user: AbstractBaseUser) -> None:
+def _require_owner(*, study: Study, user: AbstractBaseUser | AnonymousUser) -> None:
     study_get_for_owner(user=user, study_id=study.pk)
 
 
@@ -60,7 +61,7 @@ def run_start(
     *,
     study: Study,
     step: str,
-    user: AbstractBaseUser,
+    user: AbstractBaseUser | AnonymousUser,
     model_name: str | None = None,
     params: dict | None = None,
     seed: int = 0,
@@ -78,20 +79,25 @@ def run_start(
         }
     with transaction.atomic():
         run = personalization_services.model_run_create(
-            study=study, step=step, model_name=model_name, params=params, created_by=user, seed=seed
+            study=study,
+            step=step,
+            model_name=model_name,
+            params=params,
+            created_by=user,  # type: ignore[arg-type]
+            seed=seed,
         )
         run_dispatch(run=run)
     return run
 
 
-def run_cancel(*, run: ModelRun, user: AbstractBaseUser) -> ModelRun:
+def run_cancel(*, run: ModelRun, user: AbstractBaseUser | AnonymousUser) -> ModelRun:
     """Stops the run before its next batch; what was recorded stays. Ended runs are left as they are."""
     _require_owner(study=run.study, user=user)
     personalization_services.model_run_cancel(run=run)
     return run
 
 
-def run_resume(*, run: ModelRun, user: AbstractBaseUser, retry_failed: bool = False) -> ModelRun:
+def run_resume(*, run: ModelRun, user: AbstractBaseUser | AnonymousUser, retry_failed: bool = False) -> ModelRun:
     """Enqueues the run again; only its missing items are done (failed ones too with retry_failed).
 
     Also the way to restart a run whose worker died: a second task on a live run is harmless.

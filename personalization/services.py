@@ -6,7 +6,7 @@ import hashlib
 import logging
 
 from celery import current_app
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -32,7 +32,7 @@ RUN_TASKS: dict[str, str] = {
     Step.JUDGE_CORRECTNESS: "judgments.tasks.run_execute",
     Step.JUDGE_PREFERENCE: "judgments.tasks.run_execute",
 }
-STUDY_MODEL_FIELD = {
+STUDY_MODEL_FIELD: dict[str, str] = {
     Step.EXTRACT: "extractor_model",
     Step.MERGE: "embedding_model",
     Step.GENERATE: "generator_model",
@@ -70,7 +70,7 @@ def model_run_create(
     step: str,
     model_name: str | None = None,
     params: dict | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
     seed: int = 0,
 ) -> ModelRun:
     """Records a run (model identity, template hash, parameters, seed) and plans its items.

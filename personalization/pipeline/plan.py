@@ -41,7 +41,7 @@ _BY_STEP: dict[str, dict[str, type]] = {
     Step.JUDGE_CORRECTNESS: {"method": str, "merge_run_id": int},
     Step.JUDGE_PREFERENCE: {"method": str, "generate_run_id": int},
 }
-_METHODS = {
+_METHODS: dict[str, tuple[str, ...]] = {
     Step.RELEVANCE: ("logprobs", "embedding"),
     Step.JUDGE_CORRECTNESS: ("logprobs", "generate"),
     Step.JUDGE_PREFERENCE: ("logprobs", "generate"),
@@ -265,7 +265,7 @@ def _judge_preference_keys(study: Study, params: dict) -> list[str]:
     return keys
 
 
-_KEYS = {
+_KEYS: dict[str, Callable[[Study, dict], list[str]]] = {
     Step.EXTRACT: _extract_keys,
     Step.MERGE: _merge_keys,
     Step.RELEVANCE: _relevance_keys,

@@ -149,7 +149,7 @@ def run_counts_refresh(*, run: ModelRun) -> None:
     )
 
 
-def _finish(run: ModelRun, on_finished: Callable[[ModelRun], None] | None) -> None:
+def _finish(run: ModelRun, on_finished: Callable[[ModelRun], object] | None) -> None:
     with transaction.atomic():
         # Only one caller moves RUNNING -> DONE, so a chained next run is created exactly once even
         # when a redelivered task finishes the same run again.
@@ -168,7 +168,7 @@ def run_items_process(
     executor_factory: ExecutorFactory,
     time_budget_seconds: float | None = None,
     max_batches: int | None = None,
-    on_finished: Callable[[ModelRun], None] | None = None,
+    on_finished: Callable[[ModelRun], object] | None = None,
 ) -> RunOutcome:
     """Processes the run's PENDING items in batches until none are left, the run is cancelled,
     or the time budget is used up ("more": the caller re-enqueues).

@@ -144,3 +144,32 @@ def test_run_page_shows_its_outputs(owner_client: Client, small_study: Study, sc
     assert response.status_code == 200
     assert "A &lt;b&gt;lentil&lt;/b&gt; stew." in html  # model text is escaped
     assert done.template_hash in html
+
+
+def test_human_relevant_generation_gets_the_human_consensus_from_the_top_layer(
+    owner: object, annotator: object, small_study: Study, scripted, django_capture_on_commit_callbacks
+) -> None:
+    from annotate.runs import run_start
+    from judgments.models import Judgment
+    from personalization.models import Response
+
+    scripted(lambda chat: "A tailored answer.")
+    pair = small_study.subjects.order_by("id").first().pairs.order_by("id").first()
+    relevant = pair.subject.attributes.order_by("id").first()
+    Judgment.objects.create(
+        study=small_study, stage=2, annotator=annotator, prompt=pair.prompt, attribute=relevant, answer="yes"
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        run = run_start(
+            study=small_study,
+            step="generate",
+            user=owner,
+            model_name="scripted",
+            params={"modes": ["human_relevant_attributes"]},
+        )
+    assert run.params["human_relevant"] == {str(pair.prompt_id): [relevant.pk]}
+    assert list(run.items.values_list("input_key", flat=True)) == [f"pair:{pair.pk}:mode:human_relevant_attributes"]
+    from personalization.services import model_run_execute
+
+    model_run_execute(run_id=run.pk)
+    assert list(Response.objects.get(model_run=run).conditioned_on.all()) == [relevant]

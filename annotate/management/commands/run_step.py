@@ -10,6 +10,8 @@ process (for debugging), printing progress.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
@@ -56,7 +58,7 @@ class Command(BaseCommand):
         parser.add_argument("--resume", type=int, metavar="RUN_ID", help="resume this run instead of starting one")
         parser.add_argument("--retry-failed", action="store_true", help="with --resume: retry failed items too")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         if options["resume"]:
             run = ModelRun.objects.filter(pk=options["resume"]).first()
             if run is None:

@@ -8,6 +8,8 @@ ones. Idempotent: does nothing when the demo study already has runs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
@@ -58,7 +60,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--model", default=None, help="registry name (default: the site's default generator)")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         study = Study.objects.filter(name=DEMO_STUDY_NAME).order_by("id").first()
         if study is None:
             self.stdout.write(f"No study named {DEMO_STUDY_NAME!r}: run `manage.py seed_demo` first.")
@@ -67,7 +69,7 @@ class Command(BaseCommand):
         if run is None:
             self.stdout.write("The demo study already has model runs; nothing enqueued.")
             return
-        steps = " -> ".join(["extract", *(link["step"] for link in DEMO_CHAIN)])
+        steps = " -> ".join(["extract", *(str(link["step"]) for link in DEMO_CHAIN)])
         self.stdout.write(
             f"Enqueued the demo pipeline ({steps}), starting with run #{run.pk}; watch it at /studies/{study.pk}/runs/"
         )
