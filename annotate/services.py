@@ -52,6 +52,9 @@ MAX_TEXT_CHARS = 10_000
 # A claim that loses a race (another annotator took the slot, or this annotator's other tab
 # inserted the same assignment) simply tries the next item; a few rounds always settle.
 CLAIM_ATTEMPTS = 5
+# "next" reclaims at most this many lapsed leases of its stage, so a burst of expiries never
+# makes one annotator's request slow; the periodic sweep takes care of the rest.
+LAZY_RECLAIM_LIMIT = 50
 
 
 def stage_validate(stage: object) -> int:
@@ -151,7 +154,7 @@ def assignment_next(*, study: Study, stage: int, annotator: User) -> Assignment 
             current.lease_expires_at = lease_until
             return current
 
-    assignments_reclaim_expired(study=study, stage=stage, now=now)
+    assignments_reclaim_expired(study=study, stage=stage, now=now, limit=LAZY_RECLAIM_LIMIT)
 
     for _attempt in range(CLAIM_ATTEMPTS):
         try:
@@ -256,9 +259,17 @@ def assignments_reclaim_expired(
             status=Assignment.Status.EXPIRED, updated_at=now
         )
         released = Counter(item_id for _, item_id, first_person in rows if not first_person)
-        # Items in id order, so two sweepers can never wait on each other's item rows in a cycle.
-        for item_id in sorted(released):
-            _slot_release(item_id=item_id, count=released[item_id])
+        if released:
+            # Row locks on the items, taken in id order, so two sweepers whose leases share
+            # items can never wait on each other in a cycle.
+            list(Item.objects.select_for_update().filter(pk__in=released).order_by("pk").values_list("pk"))
+            # One UPDATE per distinct count (at most k of them), not one per item: the number
+            # of queries stays constant however many leases lapsed together.
+            by_count: dict[int, list[int]] = {}
+            for item_id, count in released.items():
+                by_count.setdefault(count, []).append(item_id)
+            for count, item_ids in by_count.items():
+                Item.objects.filter(pk__in=item_ids).update(slots_taken=F("slots_taken") - count)
     return len(rows)
 
 
