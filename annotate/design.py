@@ -136,7 +136,7 @@ def items_build(*, study: Study, stage: int) -> int:
     stage = int(stage)
     if stage not in Stage.values:
         raise ValidationError(f"stage: {stage!r} is not a stage (1, 2 or 3).")
-    settings = StudyStage.objects.filter(study=study, stage=stage).first()
+    settings = StudyStage.objects.filter(study=study, stage=stage).order_by("pk").first()
     k = settings.judgments_per_item if settings else StudyStage._meta.get_field("judgments_per_item").default
     gated = bool(settings and settings.gate_on_previous_stage)
 

@@ -98,8 +98,12 @@ def judgments_of_annotator(*, study: Study, annotator: User) -> QuerySet[Assignm
     )
 
 
-def _existing_answers(assignment: Assignment) -> dict[int, str]:
-    """The annotator's stored answers for this item, in the terms the screen shows."""
+def _existing(assignment: Assignment) -> tuple[dict[int, str], dict[int, str], dict]:
+    """The annotator's stored answers and notes for this item, and their item feedback.
+
+    Stage 3 answers are stored as personalized vs generic and returned as shown (B vs A);
+    the 1-5 scale is symmetric, so the same mapping converts both ways.
+    """
     item = assignment.item
     target = {1: {"subject_id": item.subject_id}, 2: {"prompt_id": item.prompt_id}, 3: {"pair_id": item.pair_id}}
     rows = Judgment.objects.filter(
@@ -108,36 +112,23 @@ def _existing_answers(assignment: Assignment) -> dict[int, str]:
         annotator_id=assignment.annotator_id,
         **target[assignment.stage],
     ).values_list("attribute_id", "answer", "note")
-    existing: dict[int, str] = {}
-    for attribute_id, answer, _note in rows:
+    answers: dict[int, str] = {}
+    notes: dict[int, str] = {}
+    for attribute_id, answer, note in rows:
         if assignment.stage == Stage.PREFERENCE:
-            # Stored as personalized vs generic; shown as B vs A. The 1-5 scale is symmetric.
             answer = answer if assignment.personalized_side == "B" else str(6 - int(answer))
-        existing[attribute_id] = answer
-    return existing
-
-
-def _existing_feedback(assignment: Assignment) -> tuple[dict[int, str], dict]:
-    item = assignment.item
-    target = {1: {"subject_id": item.subject_id}, 2: {"prompt_id": item.prompt_id}, 3: {"pair_id": item.pair_id}}
-    notes = dict(
-        Judgment.objects.filter(
-            study_id=assignment.study_id,
-            stage=assignment.stage,
-            annotator_id=assignment.annotator_id,
-            **target[assignment.stage],
-        )
-        .exclude(note="")
-        .values_list("attribute_id", "note")
-    )
+        answers[attribute_id] = answer
+        if note:
+            notes[attribute_id] = note
     feedback = (
         ItemFeedback.objects.filter(
             stage=assignment.stage, annotator_id=assignment.annotator_id, **target[assignment.stage]
         )
+        .order_by("pk")
         .values("note", "missing_attributes", "flag")
         .first()
     )
-    return notes, dict(feedback or {})
+    return answers, notes, dict(feedback or {})
 
 
 def assignment_payload(*, assignment: Assignment) -> dict:
@@ -170,8 +161,7 @@ def assignment_payload(*, assignment: Assignment) -> dict:
         "progress": study_progress_cached(study=study, stage=stage, annotator=assignment.annotator),
     }
     if assignment.status == Assignment.Status.SUBMITTED:
-        payload["existing"] = _existing_answers(assignment)
-        payload["attribute_notes"], payload["feedback"] = _existing_feedback(assignment)
+        payload["existing"], payload["attribute_notes"], payload["feedback"] = _existing(assignment)
 
     if stage == Stage.CORRECTNESS:
         attributes = item.attributes.order_by("id").prefetch_related(
