@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 from django.db import transaction
+from django.utils import timezone
 
 from personalization.importers.common import (
+    UNREADABLE,
     BatchErrors,
     ErrorCollector,
     ErrorSink,
@@ -38,6 +40,7 @@ from personalization.importers.common import (
     as_text,
     batched,
     changed_during_import,
+    insert_rows,
     json_type,
     jsonl_records,
     lock_study_for_import,
@@ -347,12 +350,26 @@ def attributes_import(
             subjects: list[ParsedSubject] = []
             for line, result in batch:
                 if not isinstance(result, ParsedSubject):
-                    fail(line, getattr(result, "field_name", "(json)"), getattr(result, "message", "unreadable"))
+                    fail(line, getattr(result, "field_name", "(json)"), getattr(result, "message", UNREADABLE))
                 subjects.append(result)
             _store_batch(subjects, _resolve(study, subjects, fail), report)
             done += len(batch)
             report_progress(progress, done)
     return report
+
+
+def _imported_attribute_ids(
+    subject_ids: set[int], wanted: dict[tuple[int, str, str], ParsedAttribute]
+) -> dict[tuple[int, str, str], int]:
+    """Ids of the wanted (subject, level, text) rows already stored.
+
+    Reads all imported attributes of the batch's subjects (tens each): filtering on the texts as
+    well would make the database probe every subject-text combination.
+    """
+    rows = Attribute.objects.filter(subject_id__in=subject_ids, model_run__isnull=True).values_list(
+        "subject_id", "level", "text", "id"
+    )
+    return {(s, level, text): pk for s, level, text, pk in rows.iterator() if (s, level, text) in wanted}
 
 
 def _store_batch(subjects: list[ParsedSubject], resolved: _Resolved, report: ImportReport) -> None:
@@ -366,37 +383,20 @@ def _store_batch(subjects: list[ParsedSubject], resolved: _Resolved, report: Imp
             for original in merged.originals:
                 wanted.setdefault((subject_id, original_level, original.text), original)
 
-    ids: dict[tuple[int, str, str], int] = {}
-    # All imported attributes of the batch's subjects (tens each): filtering on the texts as well
-    # would make the database probe every subject-text combination.
-    present = Attribute.objects.filter(
-        subject_id__in=set(resolved.subject_ids.values()), model_run__isnull=True
-    ).values_list("subject_id", "level", "text", "id")
-    for subject_id, level, text, pk in present.iterator():
-        if (subject_id, level, text) in wanted:
-            ids[(subject_id, level, text)] = pk
+    subject_ids = set(resolved.subject_ids.values())
+    ids = _imported_attribute_ids(subject_ids, wanted)
     new_keys = [key for key in wanted if key not in ids]
-    rows = [
-        Attribute(
-            subject_id=key[0],
-            level=key[1],
-            origin=Attribute.Origin.IMPORTED,
-            text=key[2],
-            reason=wanted[key].reason,
-            confidence=wanted[key].confidence,
-            metadata=wanted[key].row_metadata(),
-        )
-        for key in new_keys
-    ]
-    Attribute.objects.bulk_create(rows)
-    if rows and rows[0].pk is None:
-        # Backends that cannot return ids from a bulk insert: look the new rows up by their key.
-        for key, row in zip(new_keys, rows, strict=True):
-            row.pk = Attribute.objects.values_list("id", flat=True).get(
-                subject_id=key[0], level=key[1], text=key[2], model_run__isnull=True
-            )
-    for key, row in zip(new_keys, rows, strict=True):
-        ids[key] = row.pk
+    now, imported = timezone.now(), Attribute.Origin.IMPORTED.value
+    insert_rows(
+        Attribute,
+        ("subject", "level", "origin", "text", "reason", "confidence", "metadata", "created_at"),
+        (
+            (subject_id, level, imported, text, attr.reason, attr.confidence, attr.row_metadata(), now)
+            for (subject_id, level, text), attr in ((key, wanted[key]) for key in new_keys)
+        ),
+    )
+    if new_keys:
+        ids = _imported_attribute_ids(subject_ids, wanted)
     created = set(new_keys)
     for key in wanted:
         counts = report.created if key in created else report.existing
@@ -413,20 +413,23 @@ def _store_batch(subjects: list[ParsedSubject], resolved: _Resolved, report: Imp
                 original_id = ids[(subject_id, original_level, original.text)]
                 merged_from.add((merged_id, original_id))
                 evidence.update((original_id, resolved.turn_ids[id(ref)]) for ref in original.refs)
-    _add_links(
-        Attribute.merged_from.through, "from_attribute_id", "to_attribute_id", merged_from, report, "merged_from"
-    )
-    _add_links(Attribute.evidence_turns.through, "attribute_id", "turn_id", evidence, report, "evidence")
+    _add_links(Attribute.merged_from.through, "from_attribute", "to_attribute", merged_from, report, "merged_from")
+    _add_links(Attribute.evidence_turns.through, "attribute", "turn", evidence, report, "evidence")
 
 
 def _add_links(
     through: Any, left: str, right: str, pairs: set[tuple[int, int]], report: ImportReport, name: str
 ) -> None:
-    """Adds the many-to-many rows that are missing; counts those already there."""
+    """Adds the many-to-many rows that are missing; counts those already there.
+
+    `left` and `right` name the through model's two foreign keys.
+    """
     if not pairs:
         return
-    existing = set(through.objects.filter(**{f"{left}__in": {a for a, _ in pairs}}).values_list(left, right).iterator())
-    missing = [through(**{left: a, right: b}) for a, b in pairs if (a, b) not in existing]
-    through.objects.bulk_create(missing, batch_size=1000)
-    report.created[f"{name}_links"] += len(missing)
+    present = through.objects.filter(**{f"{left}_id__in": {a for a, _ in pairs}}).values_list(
+        f"{left}_id", f"{right}_id"
+    )
+    existing = set(present.iterator())
+    missing = [(a, b) for a, b in sorted(pairs) if (a, b) not in existing]
+    report.created[f"{name}_links"] += insert_rows(through, (left, right), missing)
     report.existing[f"{name}_links"] += len(pairs) - len(missing)

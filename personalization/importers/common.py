@@ -400,6 +400,10 @@ def insert_rows(model: type[Model], field_names: tuple[str, ...], rows: Iterable
     return count
 
 
+# The writing pass re-reads without collecting errors; a record that fails there was fine before.
+UNREADABLE = "not a valid record any more"
+
+
 def changed_during_import(filename: str, line: int, error: LineError) -> ImportValidationError:
     """The writing pass found a problem the validation pass did not: the input changed in between."""
     return ImportValidationError(

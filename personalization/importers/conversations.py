@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from personalization.importers.common import (
+    UNREADABLE,
     DuplicateIndex,
     ErrorCollector,
     ErrorSink,
@@ -296,7 +297,7 @@ def conversations_import(
             conversations: list[ParsedConversation] = []
             for line, result in batch:
                 if not isinstance(result, ParsedConversation):
-                    error = result or LineError("(json)", "not a JSON object")
+                    error = result or LineError("(json)", UNREADABLE)
                     raise changed_during_import(src.filename, line, error)
                 conversations.append(result)
             subject_ids = _subjects_for(study, conversations, created_subjects, existing_subjects)

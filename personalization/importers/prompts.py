@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 from django.db import transaction
 
 from personalization.importers.common import (
+    UNREADABLE,
     DuplicateIndex,
     ErrorCollector,
     ErrorSink,
@@ -177,7 +178,7 @@ def prompts_import(
             prompts: list[ParsedPrompt] = []
             for line, result in batch:
                 if not isinstance(result, ParsedPrompt):
-                    raise changed_during_import(src.filename, line, result or LineError("(line)", "unreadable"))
+                    raise changed_during_import(src.filename, line, result or LineError("(record)", UNREADABLE))
                 prompts.append(result)
             present = set(
                 Prompt.objects.filter(study=study, text_hash__in=[p.text_hash for p in prompts]).values_list(

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from personalization.importers import ImportReport, ImportValidationError, conversations_import
+from personalization.importers import conversations as conversations_module
 from personalization.importers.conversations import turns_hash
 from personalization.models import Conversation, Study, Subject
 from tests.importers.conftest import WriteFile
@@ -276,3 +277,23 @@ def test_two_imports_of_one_file_at_once_store_it_once(study: Study, wildchat_fi
         # does: then it must have stored nothing, and never hit a unique key.
         assert [r.created["conversations"] for r in reports if r.created["conversations"]] == [3]
         assert all("locked" in str(exc) for exc in failures), failures
+
+
+def test_file_changed_between_the_passes_stores_nothing(
+    study: Study, write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the first batch of 1000 lines, so the rollback has written rows to undo.
+    path = write_file("grows.jsonl", [wildchat_line(f"h-{i}", f"ip-{i % 9}", [("user", "q")]) for i in range(1200)])
+    validate = conversations_module._validate
+
+    def validate_then_corrupt(*args: object, **kwargs: object) -> int:
+        records = validate(*args, **kwargs)
+        with path.open("a") as handle:
+            handle.write("{broken\n")
+        return records
+
+    monkeypatch.setattr(conversations_module, "_validate", validate_then_corrupt)
+    error = rejected(study, path)
+    assert error.errors == [
+        "grows.jsonl:1201: (json): not a valid record any more (the data changed while it was being imported)"
+    ]
