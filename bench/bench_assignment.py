@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import random
 import statistics
 import sys
 import time
@@ -111,15 +112,20 @@ def annotators_for(study: Study, tag: str, count: int) -> list[int]:
 def work(args: tuple[int, int, float, float, multiprocessing.Queue]) -> None:
     """One annotator: next + submit until time is up or no work is left; reports measurements.
 
-    `think` seconds pass between an item's arrival and its submission (0 = a closed-loop stress test).
+    `think` seconds (on average) pass between an item's arrival and its submission (0 = a
+    closed-loop stress test). Think times and the start are jittered, as real annotators do not
+    all click at the same instant.
     """
     study_id, user_id, seconds, think, results = args
+    rng = random.Random(user_id)  # noqa: S311 - load shaping, not security
     connections.close_all()  # never share the parent's connection across fork
     client = Client()
     client.force_login(User.objects.get(pk=user_id))
     next_url = f"/api/studies/{study_id}/stages/1/next/"
     samples: list[tuple[str, float, int]] = []
     deadline = time.perf_counter() + seconds
+    if think:
+        time.sleep(rng.uniform(0, think))
     while time.perf_counter() < deadline:
         # The query log keeps only 9000 entries; emptied each round so every count is exact.
         connection.queries_log.clear()
@@ -132,7 +138,7 @@ def work(args: tuple[int, int, float, float, multiprocessing.Queue]) -> None:
             break
         payload = response.json()
         if think:
-            time.sleep(think)
+            time.sleep(rng.uniform(0.5, 1.5) * think)
         answers = {str(a["id"]): "makes_sense" for a in payload["attributes"]}
         with CaptureQueriesContext(connection) as queries:
             t0 = time.perf_counter()
