@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from personalization.importers import command as command_module
 from personalization.models import Attribute, Prompt, Study, Subject
 from tests.importers.conftest import WriteFile
 from tests.importers.helpers import counts
@@ -58,3 +59,10 @@ def test_unknown_study_and_missing_file_are_clear_errors(study: Study, wildchat_
         run("import_prompts", str(wildchat_file), "--study", "Nope")
     with pytest.raises(CommandError, match="missing.jsonl: no such file"):
         run("import_prompts", str(wildchat_file.parent / "missing.jsonl"), "--study", "Test study")
+
+
+def test_progress_lines_are_printed(study: Study, wildchat_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(command_module, "PROGRESS_INTERVAL_SECONDS", 0.0)
+    out, _ = run("import_conversations", str(wildchat_file), "--study", "Test study")
+    assert "validating..." in out
+    assert "  3 lines written (" in out
