@@ -55,7 +55,7 @@ class AssignmentNextApi(APIView):
     )
     def get(self, request: Request, study_id: int, stage: int) -> Response:
         study = study_get_for_member(user=request.user, study_id=study_id)
-        stage = _service(lambda: stage_validate(stage))
+        stage = _service(lambda: stage_validate(stage=stage))
         payload = _next_payload(study=study, stage=stage, user=cast(User, request.user))
         if payload is None:
             return Response(status=status.HTTP_204_NO_CONTENT)

@@ -57,7 +57,7 @@ CLAIM_ATTEMPTS = 5
 LAZY_RECLAIM_LIMIT = 50
 
 
-def stage_validate(stage: object) -> int:
+def stage_validate(*, stage: object) -> int:
     """The stage as an int, or a ValidationError naming the bad value."""
     try:
         value = int(stage)  # type: ignore[call-overload]
@@ -131,7 +131,7 @@ def assignment_next(*, study: Study, stage: int, annotator: User) -> Assignment 
     Expired leases of the stage are reclaimed on the way. Raises ValidationError when the
     study is not open. Issues a constant number of queries whatever the study size.
     """
-    stage = stage_validate(stage)
+    stage = stage_validate(stage=stage)
     study_ensure_open(study=study)
     now = timezone.now()
     current = (
