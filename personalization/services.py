@@ -9,14 +9,13 @@ from celery import current_app
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from personalization.backends.base import BackendError
 from personalization.backends.registry import model_spec
 from personalization.models import ModelRun, ModelRunItem, Study
 from personalization.pipeline import plan
-from personalization.pipeline.runner import RunOutcome, StepExecutor, run_items_process
+from personalization.pipeline.runner import RunOutcome, StepExecutor, run_counts_refresh, run_items_process
 from personalization.prompting import load_template
 
 logger = logging.getLogger(__name__)
@@ -134,11 +133,10 @@ def model_run_resume(*, run: ModelRun, retry_failed: bool = False) -> bool:
     with transaction.atomic():
         locked = ModelRun.objects.select_for_update().get(pk=run.pk)
         if retry_failed:
-            reset = ModelRunItem.objects.filter(run=locked, status=ModelRunItem.Status.FAILED).update(
+            ModelRunItem.objects.filter(run=locked, status=ModelRunItem.Status.FAILED).update(
                 status=ModelRunItem.Status.PENDING, error="", updated_at=timezone.now()
             )
-            if reset:
-                ModelRun.objects.filter(pk=locked.pk).update(failed_count=F("failed_count") - reset)
+            run_counts_refresh(run=locked)
         has_work = ModelRunItem.objects.filter(run=locked, status=ModelRunItem.Status.PENDING).exists()
         if not has_work and locked.status == ModelRun.Status.DONE:
             run.refresh_from_db()
@@ -155,7 +153,8 @@ def model_run_continue(run: ModelRun) -> ModelRun | None:
     that cannot be created (e.g. nothing to merge) ends the chain with a logged error.
     """
     chain = list(run.params.get("then") or [])
-    if not chain:
+    # A run finished again after "retry failed" must not start its chain a second time.
+    if not chain or run.params.get("chain_started_run_id"):
         return None
     following = dict(chain[0])
     params = dict(following.get("params") or {})
@@ -174,6 +173,7 @@ def model_run_continue(run: ModelRun) -> ModelRun | None:
     except (ValidationError, BackendError, KeyError) as exc:
         logger.error("run %s finished but the next step %r could not start: %s", run.pk, following, exc)
         return None
+    ModelRun.objects.filter(pk=run.pk).update(params={**run.params, "chain_started_run_id": nxt.pk})
     model_run_enqueue(run=nxt)
     return nxt
 

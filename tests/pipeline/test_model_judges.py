@@ -47,7 +47,7 @@ def test_relevance_with_the_tiny_model_scores_yes_no_for_every_prompt_attribute(
 def test_relevance_answer_is_the_likelier_choice(small_study: Study, scripted) -> None:
     backend = scripted(
         lambda chat: "",
-        scores=lambda chat, choice: -0.1 if ("Is vegetarian" in chat[1]["content"]) == ("YES" in choice) else -3.0,
+        scores=lambda chat, choice: -0.1 if ("Is vegetarian" in chat[-2]["content"]) == ("YES" in choice) else -3.0,
     )
     run = model_run_create(study=small_study, step="relevance", model_name="scripted")
     model_judge_run_execute(run_id=run.pk)

@@ -186,3 +186,15 @@ def test_a_finished_run_starts_the_next_step_of_its_chain(
     # Finishing the same run again (a redelivered task) does not start the chain twice.
     model_run_execute(run_id=run.pk)
     assert ModelRun.objects.filter(study=small_study, step="judge_preference").count() == 1
+    # Nor does finishing it again after a resume.
+    run.refresh_from_db()
+    assert run.params["chain_started_run_id"] == following.pk
+    item = run.items.order_by("id").first()
+    _, pair_id, _, mode = item.input_key.split(":")
+    Response.objects.filter(model_run=run, pair_id=pair_id, mode=mode).delete()  # as if it had failed
+    ModelRunItem.objects.filter(pk=item.pk).update(status="failed")
+    assert model_run_resume(run=run, retry_failed=True) is True
+    model_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == ModelRun.Status.DONE
+    assert ModelRun.objects.filter(study=small_study, step="judge_preference").count() == 1
