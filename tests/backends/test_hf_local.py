@@ -182,3 +182,14 @@ def test_generated_text_never_contains_nul(tiny_model_dir: Path, monkeypatch: py
     backend = HFLocalBackend(str(tiny_model_dir))
     monkeypatch.setattr(type(backend.loaded.tokenizer), "decode", lambda self, ids, **kwargs: "a\x00b")
     assert backend.generate([chat("hi")], GenerationParams(max_new_tokens=2))[0].text == "a\ufffdb"
+
+
+def test_thread_count_is_applied_when_configured(tiny_model_dir: Path) -> None:
+    before = torch.get_num_threads()
+    try:
+        HFLocalBackend(str(tiny_model_dir), threads=1).generate([chat("hi")], GenerationParams(max_new_tokens=2))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(BackendError, match="threads must be at least 1"):
+        HFLocalBackend(str(tiny_model_dir), threads=0)
