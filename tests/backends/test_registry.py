@@ -36,7 +36,7 @@ def test_builtin_smollm2_points_at_the_converted_folder(settings, tmp_path: Path
     assert spec.backend == "hf_local"
     assert spec.model_id == str(tmp_path / "smollm2-135m-instruct")
     assert spec.revision.startswith("b179c952")
-    assert spec.backend_options() == {"batch_size": 8, "threads": 1}
+    assert spec.backend_options() == {"batch_size": 16, "threads": 1}
     assert spec.identity.revision == spec.revision
 
 
