@@ -195,6 +195,9 @@ ATTUNE_OPENAI_SERVERS: dict[str, str] = {
 }
 ATTUNE_OPENAI_API_KEY = os.environ.get("ATTUNE_OPENAI_API_KEY", "")
 
+# Study-wide progress counts shown on every screen are cached this long (per process); 0 disables.
+ATTUNE_PROGRESS_CACHE_SECONDS = env_int("ATTUNE_PROGRESS_CACHE_SECONDS", 5, minimum=0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
