@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 
 from judgments.models import Judgment
+from personalization.backends.base import Chat
 from personalization.backends.registry import chat_backend, embedder, model_spec
 from personalization.models import Attribute, Conversation, ModelRun, ModelRunItem, Prompt, Response, Stage
 from personalization.pipeline.common import (
@@ -61,19 +62,45 @@ class _ChatJudge:
         self.backend = chat_backend(run.model_name)
         self.params = generation_params(run, model_spec(run.model_name).generation_params(max_new_tokens=16))
         self.max_repairs = run_param_int(run, "max_repairs", DEFAULT_MAX_REPAIRS)
+        self.calibrate = bool(run.params.get("calibrate", True))
+        self._baseline: dict[str, float] | None = None
+
+    def baseline(self, content_free: Chat, *, cue: str, choices: dict[str, str]) -> dict[str, float] | None:
+        """The choices' scores for a content-free input ("N/A" in every field), computed once per run
+        execution: contextual calibration (Zhao et al., 2021) against a small model's answer bias."""
+        if not self.calibrate:
+            return None
+        if self._baseline is None:
+            cued = [*content_free, {"role": "assistant", "content": cue}]
+            [scores] = self.backend.choice_logprobs([cued], list(choices))
+            self._baseline = {choice: value for choice, value in scores.items() if math.isfinite(value)}
+        return self._baseline
 
     def decide(
-        self, chats: list, *, cue: str, choices: dict[str, str], parse: Callable[[str], str], expected: str
+        self,
+        chats: list,
+        *,
+        cue: str,
+        choices: dict[str, str],
+        parse: Callable[[str], str],
+        expected: str,
+        content_free: Chat,
     ) -> list[tuple[str, str, str, int, int]]:
         """(answer, raw_output, error, attempts, tokens) per chat."""
         if self.method == "logprobs":
+            if not chats:
+                return []
+            baseline = self.baseline(content_free, cue=cue, choices=choices)
             decided = []
-            for outcome in choose_by_logprobs(self.backend, chats, choices, cue=cue):
+            for outcome in choose_by_logprobs(self.backend, chats, choices, cue=cue, baseline=baseline):
                 if isinstance(outcome, str):
                     decided.append(("", "", outcome, 1, 0))
                 else:
                     answer, scores = outcome
-                    decided.append((answer, json_raw({"answer": answer, "logprobs": _finite(scores)}), "", 1, 0))
+                    raw: dict[str, object] = {"answer": answer, "logprobs": _finite(scores)}
+                    if baseline is not None:
+                        raw["baseline"] = {choice.strip(): value for choice, value in baseline.items()}
+                    decided.append((answer, json_raw(raw), "", 1, 0))
             return decided
         outcomes = generate_parsed(
             backend=self.backend,
@@ -120,6 +147,7 @@ class RelevanceExecutor:
                 choices=YES_NO,
                 parse=lambda text: parse_choice(text, {"yes": "yes", "no": "no"}),
                 expected='a JSON object {"answer": "yes" or "no"}',
+                content_free=self.template.render(attribute="N/A", prompt="N/A"),
             )
         for (item, prompt, attribute), (answer, raw, error, attempts, tokens) in zip(work, decided, strict=True):
             result = ItemResult(item_id=item.pk, raw_output=raw, error=error, attempts=attempts, tokens=tokens)
@@ -180,6 +208,7 @@ class CorrectnessExecutor:
             choices=CORRECTNESS_CUES,
             parse=lambda text: parse_choice(text, CORRECTNESS_CHOICES),
             expected='a JSON object {"answer": "makes_sense" or "maybe" or "doesnt_make_sense"}',
+            content_free=self.template.render(conversation="N/A", attribute="N/A"),
         )
         for (item, attribute), (answer, raw, error, attempts, tokens) in zip(work, decided, strict=True):
             result = ItemResult(item_id=item.pk, raw_output=raw, error=error, attempts=attempts, tokens=tokens)
@@ -232,7 +261,12 @@ class PreferenceExecutor:
                 )
             )
         decided = self.judge.decide(
-            chats, cue="Answer:", choices=RATINGS, parse=parse_rating, expected='a JSON object {"answer": 1 to 5}'
+            chats,
+            cue="Answer:",
+            choices=RATINGS,
+            parse=parse_rating,
+            expected='a JSON object {"answer": 1 to 5}',
+            content_free=self.template.render(attribute="N/A", prompt="N/A", response_a="N/A", response_b="N/A"),
         )
         for (item, attribute, generic, personalized, side), (rating, raw, error, attempts, tokens) in zip(
             work, decided, strict=True

@@ -142,11 +142,20 @@ def generate_parsed(
 
 
 def choose_by_logprobs(
-    backend: ChatBackend, chats: list[Chat], choices: dict[str, str], *, cue: str
+    backend: ChatBackend,
+    chats: list[Chat],
+    choices: dict[str, str],
+    *,
+    cue: str,
+    baseline: dict[str, float] | None = None,
 ) -> list[tuple[str, dict[str, float]] | str]:
     """For each chat, the answer whose choice text is most likely right after `cue` (an assistant
     prefix such as "Answer:"), with every choice's log-probability: always a decision, or an error
-    string for a chat the backend refuses (isolated as in generate_isolating)."""
+    string for a chat the backend refuses (isolated as in generate_isolating).
+
+    With a `baseline` (the scores of a content-free input), each choice is judged by how much more
+    likely the input makes it than the model's prior: small models otherwise say YES to everything.
+    """
     if not chats:
         return []
     cued = [[*chat, {"role": "assistant", "content": cue}] for chat in chats]
@@ -171,6 +180,7 @@ def choose_by_logprobs(
         if isinstance(scores, str):
             decided.append(scores)
             continue
-        best = max(choices, key=lambda choice: scores.get(choice, float("-inf")))
+        offset = baseline or {}
+        best = max(choices, key=lambda choice: scores.get(choice, float("-inf")) - offset.get(choice, 0.0))
         decided.append((choices[best], {choice.strip(): scores.get(choice, float("-inf")) for choice in choices}))
     return decided

@@ -36,10 +36,10 @@ _COMMON: dict[str, type] = {
 _BY_STEP: dict[str, dict[str, type]] = {
     Step.EXTRACT: {},
     Step.MERGE: {"threshold": float, "extract_run_id": int},
-    Step.RELEVANCE: {"method": str, "embedding_threshold": float, "merge_run_id": int},
+    Step.RELEVANCE: {"method": str, "embedding_threshold": float, "merge_run_id": int, "calibrate": bool},
     Step.GENERATE: {"modes": list, "relevance_run_id": int, "human_relevant": dict, "merge_run_id": int},
-    Step.JUDGE_CORRECTNESS: {"method": str, "merge_run_id": int},
-    Step.JUDGE_PREFERENCE: {"method": str, "generate_run_id": int},
+    Step.JUDGE_CORRECTNESS: {"method": str, "merge_run_id": int, "calibrate": bool},
+    Step.JUDGE_PREFERENCE: {"method": str, "generate_run_id": int, "calibrate": bool},
 }
 _METHODS: dict[str, tuple[str, ...]] = {
     Step.RELEVANCE: ("logprobs", "embedding"),
@@ -81,6 +81,12 @@ def _coerce(field: str, value: object, kind: type) -> object:
             return float(value)
         except ValueError:
             raise _fail(field, f"expected a number, got {value!r}") from None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        raise _fail(field, f"expected true or false, got {value!r}")
     if kind is list and isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     if not isinstance(value, kind) or isinstance(value, bool):

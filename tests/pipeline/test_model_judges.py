@@ -49,11 +49,30 @@ def test_relevance_answer_is_the_likelier_choice(small_study: Study, scripted) -
         lambda chat: "",
         scores=lambda chat, choice: -0.1 if ("Is vegetarian" in chat[-2]["content"]) == ("YES" in choice) else -3.0,
     )
-    run = model_run_create(study=small_study, step="relevance", model_name="scripted")
+    run = model_run_create(study=small_study, step="relevance", model_name="scripted", params={"calibrate": False})
     model_judge_run_execute(run_id=run.pk)
     answers = {(j.attribute.text.split(" (")[0], j.answer) for j in Judgment.objects.filter(model_run=run)}
     assert answers == {("Is vegetarian", "yes"), ("Works night shifts", "no")}
     assert backend.choice_calls == [8]
+
+
+def test_relevance_is_calibrated_against_the_models_yes_bias(small_study: Study, scripted) -> None:
+    """A model that always prefers YES (as small ones do) still separates the attributes: an answer
+    counts as YES only when the input raises YES above its content-free ("N/A") baseline."""
+
+    def scores(chat: list[dict[str, str]], choice: str) -> float:
+        text = chat[-2]["content"]
+        margin = 3.0 if "Is vegetarian" in text else (1.0 if "Works night" in text else 2.0)  # 2.0: "N/A"
+        return -0.1 if "YES" in choice else -0.1 - margin
+
+    backend = scripted(lambda chat: "", scores=scores)
+    run = model_run_create(study=small_study, step="relevance", model_name="scripted")
+    model_judge_run_execute(run_id=run.pk)
+    judgments = list(Judgment.objects.filter(model_run=run))
+    answers = {(j.attribute.text.split(" (")[0], j.answer) for j in judgments}
+    assert answers == {("Is vegetarian", "yes"), ("Works night shifts", "no")}
+    assert backend.choice_calls == [1, 8]  # the content-free baseline once, then the batch
+    assert json.loads(judgments[0].raw_output)["baseline"] == {"YES": -0.1, "NO": -2.1}
 
 
 def test_relevance_embedding_baseline(small_study: Study) -> None:
@@ -106,7 +125,9 @@ def test_preference_judge_uses_a_seeded_blind_side_and_converts_the_rating(small
         return -0.1 if choice == " 5" else -4.0
 
     scripted(lambda chat: "", scores=scores)
-    run = model_run_create(study=small_study, step="judge_preference", model_name="scripted", seed=11)
+    run = model_run_create(
+        study=small_study, step="judge_preference", model_name="scripted", seed=11, params={"calibrate": False}
+    )
     assert run.params["generate_run_id"] == generate.pk
     assert run.total_count == 8  # 4 pairs x 2 conditioned attributes
     model_judge_run_execute(run_id=run.pk)
