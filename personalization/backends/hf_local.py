@@ -221,11 +221,13 @@ class HFLocalBackend:
     def choice_logprobs(self, chats: list[Chat], choices: list[str]) -> list[dict[str, float]]:
         """Sum of the token log-probabilities of each choice right after the chat's prompt.
 
-        Choices are tokenized and laid out as a prefix tree: one forward pass over prompt +
-        prefix reads the next-token log-probabilities of every branch at once, so " 1".." 5"
-        (a shared space token, then a digit) take two passes per chat instead of five. Passes
-        run in batches and compute logits for the last position only.
+        Choices are tokenized and laid out as a prefix tree. Each batch of prompts goes through
+        the model once; every deeper branch (" Y" of " YES", the space before " 1".." 5") then
+        costs a few tokens on top of the prompts' key/value cache, not another pass over the
+        prompts. Logits are computed for the last position only.
         """
+        import copy
+
         import torch
 
         if not chats:
@@ -240,32 +242,53 @@ class HFLocalBackend:
         for ids in choice_ids:
             for depth in range(len(ids)):
                 branches.setdefault(ids[:depth], set()).add(ids[depth])
+        deeper = sorted(prefix for prefix in branches if prefix)
+        longest_choice = max(len(ids) for ids in choice_ids)
         prompts = [tokenizer(self.prompt_text(chat), add_special_tokens=False)["input_ids"] for chat in chats]
-        jobs = sorted(
-            ((c, prefix) for c in range(len(chats)) for prefix in branches),
-            key=lambda job: len(prompts[job[0]]) + len(job[1]),
-        )
+        for index, ids in enumerate(prompts):
+            if len(ids) + longest_choice > loaded.context_length:
+                raise BackendError(
+                    f"chat {index} has {len(ids)} prompt tokens; with its longest choice it exceeds the model's "
+                    f"context of {loaded.context_length} tokens"
+                )
+        order = sorted(range(len(chats)), key=lambda c: len(prompts[c]))
         # edge[c][path]: log-probability of the path's last token after prompt c + the path's prefix.
         edge: list[dict[tuple[int, ...], float]] = [{} for _ in chats]
-        for start in range(0, len(jobs), self.batch_size):
-            batch = jobs[start : start + self.batch_size]
-            sequences = [prompts[c] + list(prefix) for c, prefix in batch]
-            longest = max(len(seq) for seq in sequences) + 1
-            if longest > loaded.context_length:
-                raise BackendError(
-                    f"a chat with its choice has {longest} tokens; the model's context is {loaded.context_length}"
-                )
-            input_ids, attention = _left_pad(sequences, tokenizer.pad_token_id, loaded.device)
+
+        def record(batch: list[int], prefix: tuple[int, ...], logits: Any) -> None:
+            logprobs = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
+            for row, c in enumerate(batch):
+                for token in branches[prefix]:
+                    edge[c][(*prefix, token)] = float(logprobs[row, token])
+
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            input_ids, attention = _left_pad([prompts[c] for c in batch], tokenizer.pad_token_id, loaded.device)
             # Left padding shifts real tokens right; positions must count real tokens only.
             positions = (attention.cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
-                logits = model(
-                    input_ids=input_ids, attention_mask=attention, position_ids=positions, logits_to_keep=1
-                ).logits
-            logprobs = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
-            for index, (c, prefix) in enumerate(batch):
-                for token in branches[prefix]:
-                    edge[c][(*prefix, token)] = float(logprobs[index, token])
+                out = model(
+                    input_ids=input_ids,
+                    attention_mask=attention,
+                    position_ids=positions,
+                    use_cache=bool(deeper),
+                    logits_to_keep=1,
+                )
+                record(batch, (), out.logits)
+                for number, prefix in enumerate(deeper):
+                    # The last branch may extend the prompts' cache in place; the others work on a copy.
+                    cache = out.cache if number == len(deeper) - 1 else copy.deepcopy(out.cache)
+                    extra = torch.tensor([list(prefix)] * len(batch), dtype=torch.long, device=loaded.device)
+                    offsets = torch.arange(1, len(prefix) + 1, device=loaded.device)
+                    extended = model(
+                        input_ids=extra,
+                        attention_mask=torch.cat([attention, torch.ones_like(extra)], dim=1),
+                        position_ids=positions[:, -1:] + offsets,
+                        cache=cache,
+                        use_cache=True,
+                        logits_to_keep=1,
+                    )
+                    record(batch, prefix, extended.logits)
         scores: list[dict[str, float]] = []
         for c in range(len(chats)):
             row: dict[str, float] = {}
