@@ -21,20 +21,20 @@ from personalization.services import model_run_create
 
 DEMO_CHAIN = [
     {"step": "merge", "params": {}},
-    {"step": "relevance", "params": {"batch_size": 8}},
+    {"step": "relevance", "params": {"batch_size": 16}},
     {
         "step": "generate",
         "params": {
             "modes": ["generic", "all_attributes", "selected_attributes"],
             "max_new_tokens": 64,
             "limit": 30,
-            "batch_size": 10,
+            "batch_size": 16,
         },
     },
     # Log-prob judges score every answer choice separately (3 and 5 forward passes per item over
     # the conversation or both responses): short histories and a capped number of items.
-    {"step": "judge_correctness", "params": {"batch_size": 8, "max_chars": 800, "limit": 30}},
-    {"step": "judge_preference", "params": {"batch_size": 8, "limit": 24}},
+    {"step": "judge_correctness", "params": {"batch_size": 16, "max_chars": 800, "limit": 30}},
+    {"step": "judge_preference", "params": {"batch_size": 16, "limit": 24}},
 ]
 DEMO_EXTRACT_PARAMS = {"max_new_tokens": 96, "max_repairs": 1, "limit": 12, "batch_size": 6, "max_chars": 1200}
 DEMO_PAIRING_SEED = 20261204
