@@ -38,6 +38,11 @@ YES_NO = {" YES": "yes", " NO": "no"}
 CORRECTNESS_CUES = {" makes": "makes_sense", " maybe": "maybe", " doesnt": "doesnt_make_sense"}
 RATINGS = {f" {n}": str(n) for n in range(1, 6)}
 DEFAULT_EMBEDDING_THRESHOLD = 0.3
+# How log-prob decisions correct a model's answer bias (param "calibrate"): against the scores of
+# a content-free input, against the mean of the batch, or not at all.
+CALIBRATIONS = ("content_free", "batch", "none")
+DEFAULT_CALIBRATION = "content_free"
+MIN_BATCH_FOR_CALIBRATION = 4
 
 
 def presentation_side(*, run: ModelRun, input_key: str) -> str:
@@ -62,14 +67,12 @@ class _ChatJudge:
         self.backend = chat_backend(run.model_name)
         self.params = generation_params(run, model_spec(run.model_name).generation_params(max_new_tokens=16))
         self.max_repairs = run_param_int(run, "max_repairs", DEFAULT_MAX_REPAIRS)
-        self.calibrate = bool(run.params.get("calibrate", True))
+        self.calibration = run.params.get("calibrate", DEFAULT_CALIBRATION)
         self._baseline: dict[str, float] | None = None
 
     def baseline(self, content_free: Chat, *, cue: str, choices: dict[str, str]) -> dict[str, float] | None:
         """The choices' scores for a content-free input ("N/A" in every field), computed once per run
         execution: contextual calibration (Zhao et al., 2021) against a small model's answer bias."""
-        if not self.calibrate:
-            return None
         if self._baseline is None:
             cued = [*content_free, {"role": "assistant", "content": cue}]
             [scores] = self.backend.choice_logprobs([cued], list(choices))
@@ -90,17 +93,34 @@ class _ChatJudge:
         if self.method == "logprobs":
             if not chats:
                 return []
-            baseline = self.baseline(content_free, cue=cue, choices=choices)
+            outcomes = choose_by_logprobs(self.backend, chats, choices, cue=cue)
+            scored = [outcome[1] for outcome in outcomes if not isinstance(outcome, str)]
+            labels = {choice.strip(): answer for choice, answer in choices.items()}
+            baseline: dict[str, float] | None = None
+            if self.calibration == "batch" and len(scored) >= MIN_BATCH_FOR_CALIBRATION:
+                # Batch calibration (Zhou et al., 2024): the bias is the mean score of each choice
+                # over the batch, so an item's answer is the choice it raises most above average.
+                baseline = {
+                    label: sum(s[label] for s in scored) / len(scored)
+                    for label in labels
+                    if all(math.isfinite(s[label]) for s in scored)
+                }
+            elif self.calibration in ("content_free", "batch"):
+                free = self.baseline(content_free, cue=cue, choices=choices)
+                baseline = {choice.strip(): value for choice, value in (free or {}).items()}
             decided = []
-            for outcome in choose_by_logprobs(self.backend, chats, choices, cue=cue, baseline=baseline):
+            for outcome in outcomes:
                 if isinstance(outcome, str):
                     decided.append(("", "", outcome, 1, 0))
-                else:
-                    answer, scores = outcome
-                    raw: dict[str, object] = {"answer": answer, "logprobs": _finite(scores)}
-                    if baseline is not None:
-                        raw["baseline"] = {choice.strip(): value for choice, value in baseline.items()}
-                    decided.append((answer, json_raw(raw), "", 1, 0))
+                    continue
+                answer, scores = outcome
+                raw: dict[str, object] = {"answer": answer, "logprobs": _finite(scores)}
+                if baseline is not None:
+                    offset = baseline
+                    best = max(labels, key=lambda label: scores.get(label, -math.inf) - offset.get(label, 0.0))
+                    answer = labels[best]
+                    raw.update(answer=answer, baseline=baseline, calibration=self.calibration)
+                decided.append((answer, json_raw(raw), "", 1, 0))
             return decided
         outcomes = generate_parsed(
             backend=self.backend,

@@ -36,16 +36,18 @@ _COMMON: dict[str, type] = {
 _BY_STEP: dict[str, dict[str, type]] = {
     Step.EXTRACT: {},
     Step.MERGE: {"threshold": float, "extract_run_id": int},
-    Step.RELEVANCE: {"method": str, "embedding_threshold": float, "merge_run_id": int, "calibrate": bool},
+    Step.RELEVANCE: {"method": str, "embedding_threshold": float, "merge_run_id": int, "calibrate": str},
     Step.GENERATE: {"modes": list, "relevance_run_id": int, "human_relevant": dict, "merge_run_id": int},
-    Step.JUDGE_CORRECTNESS: {"method": str, "merge_run_id": int, "calibrate": bool},
-    Step.JUDGE_PREFERENCE: {"method": str, "generate_run_id": int, "calibrate": bool},
+    Step.JUDGE_CORRECTNESS: {"method": str, "merge_run_id": int, "calibrate": str},
+    Step.JUDGE_PREFERENCE: {"method": str, "generate_run_id": int, "calibrate": str},
 }
 _METHODS: dict[str, tuple[str, ...]] = {
     Step.RELEVANCE: ("logprobs", "embedding"),
     Step.JUDGE_CORRECTNESS: ("logprobs", "generate"),
     Step.JUDGE_PREFERENCE: ("logprobs", "generate"),
 }
+# How model judges correct log-prob answer bias (see judgments.model_judges).
+CALIBRATIONS = ("content_free", "batch", "none")
 TEMPLATES: dict[str, tuple[str, ...]] = {
     Step.EXTRACT: ("extract_attributes.v1", "repair_json.v1"),
     Step.MERGE: (),
@@ -116,6 +118,8 @@ def params_validate(*, study: Study, step: str, params: dict | None) -> dict:
         clean.setdefault("method", _METHODS[step][0])
         if clean["method"] not in _METHODS[step]:
             raise _fail("method", f"must be one of {', '.join(_METHODS[step])}")
+    if "calibrate" in clean and clean["calibrate"] not in CALIBRATIONS:
+        raise _fail("calibrate", f"must be one of {', '.join(CALIBRATIONS)}")
     _resolve_sources(study=study, step=step, params=clean)
     return clean
 

@@ -49,7 +49,7 @@ def test_relevance_answer_is_the_likelier_choice(small_study: Study, scripted) -
         lambda chat: "",
         scores=lambda chat, choice: -0.1 if ("Is vegetarian" in chat[-2]["content"]) == ("YES" in choice) else -3.0,
     )
-    run = model_run_create(study=small_study, step="relevance", model_name="scripted", params={"calibrate": False})
+    run = model_run_create(study=small_study, step="relevance", model_name="scripted", params={"calibrate": "none"})
     model_judge_run_execute(run_id=run.pk)
     answers = {(j.attribute.text.split(" (")[0], j.answer) for j in Judgment.objects.filter(model_run=run)}
     assert answers == {("Is vegetarian", "yes"), ("Works night shifts", "no")}
@@ -71,8 +71,32 @@ def test_relevance_is_calibrated_against_the_models_yes_bias(small_study: Study,
     judgments = list(Judgment.objects.filter(model_run=run))
     answers = {(j.attribute.text.split(" (")[0], j.answer) for j in judgments}
     assert answers == {("Is vegetarian", "yes"), ("Works night shifts", "no")}
-    assert backend.choice_calls == [1, 8]  # the content-free baseline once, then the batch
+    assert backend.choice_calls == [8, 1]  # the batch, then the content-free baseline once
     assert json.loads(judgments[0].raw_output)["baseline"] == {"YES": -0.1, "NO": -2.1}
+
+
+def test_batch_calibration_answers_relative_to_the_batch_mean(small_study: Study, scripted) -> None:
+    def scores(chat: list[dict[str, str]], choice: str) -> float:
+        margin = 3.0 if "Is vegetarian" in chat[-2]["content"] else 1.0
+        return -0.1 if "YES" in choice else -0.1 - margin
+
+    backend = scripted(lambda chat: "", scores=scores)
+    run = model_run_create(study=small_study, step="relevance", model_name="scripted", params={"calibrate": "batch"})
+    model_judge_run_execute(run_id=run.pk)
+    judgments = list(Judgment.objects.filter(model_run=run))
+    answers = {(j.attribute.text.split(" (")[0], j.answer) for j in judgments}
+    assert answers == {("Is vegetarian", "yes"), ("Works night shifts", "no")}
+    assert backend.choice_calls == [8]
+    raw = json.loads(judgments[0].raw_output)
+    assert raw["calibration"] == "batch" and raw["baseline"]["NO"] == pytest.approx(-2.1)
+
+
+def test_unknown_calibration_is_named(small_study: Study) -> None:
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as error:
+        model_run_create(study=small_study, step="relevance", params={"calibrate": "magic"})
+    assert "params.calibrate" in error.value.message_dict
 
 
 def test_relevance_embedding_baseline(small_study: Study) -> None:
@@ -126,7 +150,7 @@ def test_preference_judge_uses_a_seeded_blind_side_and_converts_the_rating(small
 
     scripted(lambda chat: "", scores=scores)
     run = model_run_create(
-        study=small_study, step="judge_preference", model_name="scripted", seed=11, params={"calibrate": False}
+        study=small_study, step="judge_preference", model_name="scripted", seed=11, params={"calibrate": "none"}
     )
     assert run.params["generate_run_id"] == generate.pk
     assert run.total_count == 8  # 4 pairs x 2 conditioned attributes

@@ -21,7 +21,9 @@ from personalization.services import model_run_create
 
 DEMO_CHAIN = [
     {"step": "merge", "params": {}},
-    {"step": "relevance", "params": {"batch_size": 16}},
+    # A 135M model says YES to everything uncalibrated and NO to everything against a content-free
+    # baseline; relative to its batch it picks out a subset, so the three modes differ in the demo.
+    {"step": "relevance", "params": {"batch_size": 16, "calibrate": "batch"}},
     {
         "step": "generate",
         "params": {
