@@ -14,7 +14,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ["username"]
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "pw-test-123")
+    password = factory.django.Password("pw-test-123")
 
 
 class StudyFactory(factory.django.DjangoModelFactory):

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from annotate.models import Assignment, Item
-from annotate.services import assignment_next, assignment_skip, assignment_submit, items_build
+from annotate.services import assignment_next, assignment_skip, assignment_submit, items_build, personalized_side_for
 from personalization.models import Study
 from tests.annotate.conftest import make_subject
 
@@ -164,10 +164,10 @@ def test_bad_stage_is_rejected(study, annotator) -> None:
 
 def test_stage3_side_is_stable_per_annotator_and_varies_across_annotators(study, annotators, stage3_item) -> None:
     Item.objects.filter(pk=stage3_item.pk).update(k=5)
-    sides = set()
     for user in annotators:
         assignment = assignment_next(study=study, stage=3, annotator=user)
-        assert assignment.personalized_side in ("A", "B")
+        assert assignment.personalized_side == personalized_side_for(item_seed=stage3_item.seed, annotator_id=user.pk)
         assert assignment_next(study=study, stage=3, annotator=user).personalized_side == assignment.personalized_side
-        sides.add(assignment.personalized_side)
-    assert sides == {"A", "B"}
+    # Across annotators the side is balanced, not fixed (ids are arbitrary, so look at many).
+    sides = [personalized_side_for(item_seed=stage3_item.seed, annotator_id=i) for i in range(1, 201)]
+    assert 60 < sides.count("A") < 140

@@ -30,6 +30,12 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _clean_environ() -> dict[str, str]:
+    """The parent's environment minus what the test process itself sets (the browser tests set
+    DJANGO_ALLOW_ASYNC_UNSAFE in-process, which a deploy check rightly refuses)."""
+    return {k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "DJANGO_SECRET_KEY"}}
+
+
 def _manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
@@ -37,7 +43,7 @@ def _manage(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
         text=True,
         check=False,
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={**_clean_environ(), **env},
     )
 
 
@@ -53,15 +59,7 @@ def test_production_settings_pass_deploy_check() -> None:
 
 def test_production_settings_refuse_to_start_without_secret_key() -> None:
     env = {"DJANGO_SETTINGS_MODULE": "annotate.settings.production", "DJANGO_ALLOWED_HOSTS": "attune.example.org"}
-    env_without_key = {k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "check"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env={**env_without_key, **env},
-    )
+    result = _manage(["check"], env)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
 
