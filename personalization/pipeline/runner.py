@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from personalization.backends.base import BackendError
 from personalization.models import ModelRun, ModelRunItem
+from personalization.signals import model_run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -157,9 +158,12 @@ def _finish(run: ModelRun, on_finished: Callable[[ModelRun], object] | None) -> 
             status=ModelRun.Status.DONE, finished_at=timezone.now()
         )
         run_counts_refresh(run=run)
-        if moved and on_finished is not None:
+        if moved:
             run.refresh_from_db()
-            on_finished(run)
+            finished = run
+            transaction.on_commit(lambda: model_run_finished.send(sender=ModelRun, run=finished))
+            if on_finished is not None:
+                on_finished(run)
 
 
 def run_items_process(

@@ -182,7 +182,7 @@ def test_a_finished_run_starts_the_next_step_of_its_chain(
     following = ModelRun.objects.get(study=small_study, step="judge_preference")
     assert following.params["generate_run_id"] == run.pk
     assert following.total_count == 2 and following.model_name == "scripted"
-    assert len(callbacks) == 1  # enqueued once
+    assert len(callbacks) == 2  # the run-finished signal, and the next step enqueued once
     # Finishing the same run again (a redelivered task) does not start the chain twice.
     model_run_execute(run_id=run.pk)
     assert ModelRun.objects.filter(study=small_study, step="judge_preference").count() == 1
