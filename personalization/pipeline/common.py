@@ -24,16 +24,22 @@ def run_param_int(run: ModelRun, key: str, default: int) -> int:
     return int(run.params.get(key, default))
 
 
-def conversation_lines(conversations: Iterable[Conversation], *, max_chars: int) -> str:
-    """Turns as "[<index>] <role>: <text>" lines (the templates' format), each turn and the whole cut short."""
+def conversation_lines(conversations: Iterable[Conversation], *, max_chars: int, user_only: bool = False) -> str:
+    """Turns as "[<index>] <role>: <text>" lines (the templates' format), each turn and the whole cut short.
+
+    user_only keeps just the user's turns, as "[<index>] <text>": what the user said is the
+    evidence about them, and small models otherwise describe the assistant's answer.
+    """
     lines: list[str] = []
     used = 0
     for conversation in conversations:
         for turn in conversation.turns.all():
+            if user_only and turn.role != "user":
+                continue
             content = " ".join(turn.content.split())
             if len(content) > DEFAULT_TURN_CHARS:
                 content = content[: DEFAULT_TURN_CHARS - 3] + "..."
-            line = f"[{turn.index}] {turn.role}: {content}"
+            line = f"[{turn.index}] {content}" if user_only else f"[{turn.index}] {turn.role}: {content}"
             if used + len(line) > max_chars:
                 return "\n".join(lines)
             lines.append(line)

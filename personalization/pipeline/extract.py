@@ -26,7 +26,7 @@ class ExtractExecutor:
         self.run = run
         self.backend = chat_backend(run.model_name)
         self.params = generation_params(run, model_spec(run.model_name).generation_params())
-        self.template = load_template("extract_attributes.v1")
+        self.template = load_template("extract_attributes.v2")
         self.max_chars = run_param_int(run, "max_chars", DEFAULT_MAX_CHARS)
         self.max_repairs = run_param_int(run, "max_repairs", DEFAULT_MAX_REPAIRS)
 
@@ -41,7 +41,7 @@ class ExtractExecutor:
         ]
         chats = [
             self.template.render(
-                conversation=conversation_lines([conversations[ids[item.pk]]], max_chars=self.max_chars)
+                conversation=conversation_lines([conversations[ids[item.pk]]], max_chars=self.max_chars, user_only=True)
             )
             for item in present
         ]

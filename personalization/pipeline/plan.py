@@ -49,7 +49,7 @@ _METHODS: dict[str, tuple[str, ...]] = {
 # How model judges correct log-prob answer bias (see judgments.model_judges).
 CALIBRATIONS = ("content_free", "batch", "none")
 TEMPLATES: dict[str, tuple[str, ...]] = {
-    Step.EXTRACT: ("extract_attributes.v1", "repair_json.v1"),
+    Step.EXTRACT: ("extract_attributes.v2", "repair_json.v1"),
     Step.MERGE: (),
     Step.RELEVANCE: ("relevance.v1",),
     Step.GENERATE: ("generate_generic.v1", "generate_personalized.v1"),

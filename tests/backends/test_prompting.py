@@ -19,6 +19,7 @@ SIMPLE = "# a comment\n--- system ---\nYou help {who}.\n--- user ---\nSay {{lite
 # Changing a shipped template means adding a new version file: outputs store these hashes.
 SHIPPED = {
     "extract_attributes.v1": ["conversation"],
+    "extract_attributes.v2": ["conversation"],
     "relevance.v1": ["attribute", "prompt"],
     "generate_generic.v1": ["prompt"],
     "generate_personalized.v1": ["attributes", "prompt"],

@@ -17,7 +17,7 @@ def test_extract_plans_one_item_per_conversation_and_records_provenance(small_st
         f"conv:{pk}" for pk in small_study.subjects.values_list("conversations__id", flat=True)
     )
     assert (run.model_name, run.backend, run.revision, run.seed) == ("tiny", "hf_local", "tiny-test-model", 7)
-    assert run.template_name == "extract_attributes.v1+repair_json.v1"
+    assert run.template_name == "extract_attributes.v2+repair_json.v1"
     assert len(run.template_hash) == 64
 
 
@@ -91,3 +91,19 @@ def test_extract_confidence_out_of_range_is_a_failure_not_a_clamp(small_study: S
     item = run.items.first()
     assert item.status == ModelRunItem.Status.FAILED
     assert "item 0.confidence: 7.0 is outside 0..1" in item.error
+
+
+def test_extraction_shows_the_model_only_what_the_user_said(small_study: Study, scripted) -> None:
+    seen: list[str] = []
+
+    def reply(chat: list[dict[str, str]]) -> str:
+        seen.append(chat[-1]["content"])
+        return "[]"
+
+    scripted(reply)
+    run = model_run_create(study=small_study, step="extract", model_name="scripted")
+    model_run_execute(run_id=run.pk)
+    assert len(seen) == 4
+    for text in seen:
+        assert "[0] I am a vegetarian nurse on night shifts." in text
+        assert "lentil stew" not in text and "assistant:" not in text
