@@ -146,6 +146,23 @@ def model_run_resume(*, run: ModelRun, retry_failed: bool = False) -> bool:
     return True
 
 
+def model_runs_requeue_interrupted() -> list[int]:
+    """Enqueues again every run left RUNNING with work pending; returns their ids.
+
+    Precondition: no worker is processing runs right now (call it before starting the only worker,
+    as `make run` does). A worker killed mid-run leaves its run RUNNING, and the embedded
+    filesystem broker does not redeliver the unacknowledged message the way Redis does after its
+    visibility timeout. Re-running is safe: only missing items are done.
+    """
+    requeued: list[int] = []
+    runs = ModelRun.objects.filter(status=ModelRun.Status.RUNNING, items__status=ModelRunItem.Status.PENDING).distinct()
+    for run in runs:
+        with transaction.atomic():
+            model_run_enqueue(run=run)
+        requeued.append(run.pk)
+    return requeued
+
+
 def model_run_continue(run: ModelRun) -> ModelRun | None:
     """Creates and enqueues the next run of a chain (params["then"]) when `run` has finished.
 
