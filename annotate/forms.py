@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from personalization.models import Guideline, Stage, Study, StudyStage
+from personalization.services import guideline_publish, study_stage_configure
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -135,29 +136,14 @@ class StageSettingsForm(forms.Form):
         """Writes the stage settings; publishes a new guideline version only when the text changed.
         Returns the new Guideline, or None when the text was unchanged. Call inside a transaction."""
         data = self.cleaned_data
-        StudyStage.objects.update_or_create(
+        study_stage_configure(
             study=study,
             stage=self.stage,
-            defaults={
-                "judgments_per_item": data["judgments_per_item"],
-                "lease_seconds": data["lease_seconds"],
-                "gate_on_previous_stage": bool(data.get("gate_on_previous_stage", False)),
-            },
+            judgments_per_item=data["judgments_per_item"],
+            lease_seconds=data["lease_seconds"],
+            gate_on_previous_stage=bool(data.get("gate_on_previous_stage", False)),
         )
-        text = data["guidelines"].strip().replace("\r\n", "\n")
-        # Lock the study's guideline rows so two owners saving at once cannot both take version n+1.
-        latest = (
-            Guideline.objects.select_for_update().filter(study=study, stage=self.stage).order_by("-version").first()
-        )
-        if latest is not None and latest.text.strip() == text:
-            return None
-        return Guideline.objects.create(
-            study=study,
-            stage=self.stage,
-            version=(latest.version + 1) if latest else 1,
-            text=text,
-            created_by=user,
-        )
+        return guideline_publish(study=study, stage=self.stage, text=data["guidelines"], user=user)
 
 
 def stage_forms(*, study: Study | None, data: object = None) -> list[StageSettingsForm]:

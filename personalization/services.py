@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from personalization.backends.base import BackendError
 from personalization.backends.registry import model_spec
-from personalization.models import ModelRun, ModelRunItem, Study
+from personalization.models import Guideline, ModelRun, ModelRunItem, Study, StudyStage
 from personalization.pipeline import plan
 from personalization.pipeline.runner import RunOutcome, StepExecutor, run_counts_refresh, run_items_process
 from personalization.prompting import load_template
@@ -219,4 +219,36 @@ def model_run_execute(*, run_id: int, time_budget_seconds: float | None = None) 
         executor_factory=personalization_executor,
         time_budget_seconds=time_budget_seconds,
         on_finished=model_run_continue,
+    )
+
+
+def study_stage_configure(
+    *, study: Study, stage: int, judgments_per_item: int, lease_seconds: int, gate_on_previous_stage: bool
+) -> StudyStage:
+    """Creates or updates one stage's settings of a study."""
+    stage_settings, _ = StudyStage.objects.update_or_create(
+        study=study,
+        stage=stage,
+        defaults={
+            "judgments_per_item": judgments_per_item,
+            "lease_seconds": lease_seconds,
+            "gate_on_previous_stage": gate_on_previous_stage,
+        },
+    )
+    return stage_settings
+
+
+def guideline_publish(*, study: Study, stage: int, text: str, user: User | None) -> Guideline | None:
+    """Publishes `text` as the stage's next guideline version; None when it equals the latest.
+
+    Judgments record the version they were made under, so an edit never rewrites a version.
+    Takes a row lock on the stage's guidelines: call inside a transaction.
+    """
+    text = text.strip().replace("\r\n", "\n")
+    # Two owners saving at once must not both take version n+1.
+    latest = Guideline.objects.select_for_update().filter(study=study, stage=stage).order_by("-version").first()
+    if latest is not None and latest.text.strip() == text:
+        return None
+    return Guideline.objects.create(
+        study=study, stage=stage, version=(latest.version + 1) if latest else 1, text=text, created_by=user
     )
