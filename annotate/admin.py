@@ -6,13 +6,15 @@ consistent under concurrency), so nothing here edits them by hand.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from annotate.models import Assignment, Item
 from annotate.services import assignments_reclaim_expired
-from personalization.models import Study
+from personalization.models import Attribute, Study
 
 
 class OwnedStudyReadOnlyAdmin(admin.ModelAdmin):
@@ -29,10 +31,32 @@ class OwnedStudyReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Item)
 class ItemAdmin(OwnedStudyReadOnlyAdmin):
+    """Researchers choose what feeds a stage here: until anyone has been assigned an item, they
+    may narrow the attributes it asks about, or delete it. After that the item is frozen, since
+    judgments already refer to what it showed."""
+
     list_display = ["id", "study", "stage", "subject", "prompt", "pair", "k", "slots_taken", "done_count"]
     list_filter = ["stage", "study"]
-    raw_id_fields = ["subject", "prompt", "pair", "generic_response", "personalized_response"]
-    filter_horizontal = ["attributes"]
+    raw_id_fields = ["subject", "prompt", "pair", "generic_response", "personalized_response", "attributes"]
+    fields = ["study", "stage", "subject", "prompt", "pair", "generic_response", "personalized_response", "k"]
+    fields += ["attributes", "slots_taken", "done_count", "seed"]
+    readonly_fields = [f for f in fields if f != "attributes"]
+
+    def _untouched(self, obj: Item | None) -> bool:
+        return obj is None or not obj.assignments.exists()
+
+    def has_change_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
+        return admin.ModelAdmin.has_change_permission(self, request, obj) and self._untouched(obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
+        return admin.ModelAdmin.has_delete_permission(self, request, obj) and self._untouched(obj)
+
+    def get_form(self, request: HttpRequest, obj: Item | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and "attributes" in form.base_fields:
+            # Only attributes of this item's own study can be chosen: raw ids from elsewhere are rejected.
+            form.base_fields["attributes"].queryset = Attribute.objects.filter(subject__study=obj.study_id)
+        return form
 
 
 @admin.register(Assignment)

@@ -37,8 +37,9 @@ from django.db import connection, connections, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from annotate.models import Item  # noqa: E402
+from annotate.models import Assignment, Item  # noqa: E402
 from annotate.services import items_build  # noqa: E402
+from judgments.models import ItemFeedback, Judgment  # noqa: E402
 from personalization.models import (  # noqa: E402
     Attribute,
     Conversation,
@@ -58,6 +59,13 @@ def study_for(size: int) -> Study:
     name = f"bench-assignment-{size}"
     study = Study.objects.filter(name=name).first()
     if study is not None and Item.objects.filter(study=study, stage=1).count() == size:
+        # Every configuration starts from an untouched study: a small study is used up by earlier
+        # configurations (k = 3 slots per item), which would leave later ones with nothing to do.
+        with transaction.atomic():
+            Judgment.objects.filter(study=study).delete()
+            ItemFeedback.objects.filter(study=study).delete()
+            Assignment.objects.filter(study=study).delete()
+            Item.objects.filter(study=study).update(slots_taken=0, done_count=0)
         return study
     if study is not None:
         study.delete()

@@ -56,7 +56,7 @@ LEASE_SECONDS = 15 * 60
 RESEARCHERS_GROUP = "Researchers"
 # Permissions are looked up by app label, not by importing judgments' models, so this bottom
 # layer does not depend on a layer above it.
-RESEARCHER_APPS = ("personalization", "judgments")
+RESEARCHER_APPS = ("personalization", "judgments", "annotate")
 RESEARCHER_ACTIONS = ("add", "change", "view", "delete")
 
 RESEARCHER_USERNAME = "researcher"
