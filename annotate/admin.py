@@ -6,8 +6,9 @@ consistent under concurrency), so nothing here edits them by hand.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -38,24 +39,27 @@ class ItemAdmin(OwnedStudyReadOnlyAdmin):
     list_display = ["id", "study", "stage", "subject", "prompt", "pair", "k", "slots_taken", "done_count"]
     list_filter = ["stage", "study"]
     raw_id_fields = ["subject", "prompt", "pair", "generic_response", "personalized_response", "attributes"]
-    fields = ["study", "stage", "subject", "prompt", "pair", "generic_response", "personalized_response", "k"]
-    fields += ["attributes", "slots_taken", "done_count", "seed"]
-    readonly_fields = [f for f in fields if f != "attributes"]
+    readonly_fields = (
+        *("study", "stage", "subject", "prompt", "pair", "generic_response", "personalized_response"),
+        *("k", "slots_taken", "done_count", "seed"),
+    )
+    fields = (*readonly_fields[:8], "attributes", *readonly_fields[8:])
 
-    def _untouched(self, obj: Item | None) -> bool:
-        return obj is None or not obj.assignments.exists()
+    def _untouched(self, obj: object | None) -> bool:
+        return not isinstance(obj, Item) or not obj.assignments.exists()
 
-    def has_change_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
         return admin.ModelAdmin.has_change_permission(self, request, obj) and self._untouched(obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
         return admin.ModelAdmin.has_delete_permission(self, request, obj) and self._untouched(obj)
 
     def get_form(self, request: HttpRequest, obj: Item | None = None, change: bool = False, **kwargs: Any) -> Any:
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is not None and "attributes" in form.base_fields:
             # Only attributes of this item's own study can be chosen: raw ids from elsewhere are rejected.
-            form.base_fields["attributes"].queryset = Attribute.objects.filter(subject__study=obj.study_id)
+            field = cast(forms.ModelMultipleChoiceField, form.base_fields["attributes"])
+            field.queryset = Attribute.objects.filter(subject__study=obj.study_id)
         return form
 
 

@@ -108,7 +108,7 @@ class _ChatJudge:
             elif self.calibration in ("content_free", "batch"):
                 free = self.baseline(content_free, cue=cue, choices=choices)
                 baseline = {choice.strip(): value for choice, value in (free or {}).items()}
-            decided = []
+            decided: list[tuple[str, str, str, int, int]] = []
             for outcome in outcomes:
                 if isinstance(outcome, str):
                     decided.append(("", "", outcome, 1, 0))
@@ -122,7 +122,7 @@ class _ChatJudge:
                     raw.update(answer=answer, baseline=baseline, calibration=self.calibration)
                 decided.append((answer, json_raw(raw), "", 1, 0))
             return decided
-        outcomes = generate_parsed(
+        generated = generate_parsed(
             backend=self.backend,
             chats=chats,
             params=self.params,
@@ -130,7 +130,7 @@ class _ChatJudge:
             expected=expected,
             max_repairs=self.max_repairs,
         )
-        return [(o.value or "", o.raw_output, o.error, o.attempts, o.tokens) for o in outcomes]
+        return [(o.value or "", o.raw_output, o.error, o.attempts, o.tokens) for o in generated]
 
 
 class RelevanceExecutor:

@@ -204,8 +204,8 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 class ModelRunItemInline(admin.TabularInline):
     model = m.ModelRunItem
     extra = 0
-    fields = ["input_key", "status", "attempts", "error"]
-    readonly_fields = fields
+    fields = ("input_key", "status", "attempts", "error")
+    readonly_fields = ("input_key", "status", "attempts", "error")
     show_change_link = True
 
 

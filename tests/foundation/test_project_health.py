@@ -69,3 +69,16 @@ def test_production_settings_refuse_to_start_without_allowed_hosts() -> None:
     result = _manage(["check"], {**env, "DJANGO_ALLOWED_HOSTS": ""})
     assert result.returncode != 0
     assert "DJANGO_ALLOWED_HOSTS" in result.stderr
+
+
+def test_mypy_is_clean() -> None:
+    """Type hints are checked with django-stubs (the style we keep: typed services and selectors)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "annotate", "judgments", "personalization"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env=_clean_environ(),
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
