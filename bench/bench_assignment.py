@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotate.settings.test")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.bench_settings")
 
 import django  # noqa: E402
 

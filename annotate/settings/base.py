@@ -196,6 +196,18 @@ ATTUNE_OPENAI_SERVERS: dict[str, str] = {
 }
 ATTUNE_OPENAI_API_KEY = os.environ.get("ATTUNE_OPENAI_API_KEY", "")
 
+# A cache shared by every web process (progress counts, sessions stay in the database): Redis
+# when REDIS_URL is set, otherwise files under var/, which all processes on one machine share.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
 # Study-wide progress counts shown on every screen are cached this long (per process); 0 disables.
 ATTUNE_PROGRESS_CACHE_SECONDS = env_int("ATTUNE_PROGRESS_CACHE_SECONDS", 5, minimum=0)
 

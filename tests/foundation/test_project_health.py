@@ -82,3 +82,16 @@ def test_mypy_is_clean() -> None:
         env=_clean_environ(),
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "backend"),
+    [("redis://127.0.0.1:6379/3", "RedisCache"), ("", "FileBasedCache")],
+)
+def test_web_processes_share_one_cache(redis_url: str, backend: str, tmp_path: Path) -> None:
+    """Progress counts are cached across processes: in Redis when it is configured, else on disk."""
+    env = {"DJANGO_SETTINGS_MODULE": "annotate.settings.local", "REDIS_URL": redis_url, "ATTUNE_VAR_DIR": str(tmp_path)}
+    code = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+    result = _manage(["shell", "-c", code], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(backend)
