@@ -3,6 +3,7 @@ progress lines, print the report, or print the file:line:field errors and exit n
 
 from __future__ import annotations
 
+import abc
 import time
 from argparse import ArgumentParser
 from collections.abc import Callable
@@ -32,7 +33,7 @@ def study_from_option(value: str) -> Study:
     return matches[0]
 
 
-class ImportCommand(BaseCommand):
+class ImportCommand(BaseCommand, abc.ABC):
     """Subclasses set `kind` and implement `run_import`."""
 
     kind = ""
@@ -41,8 +42,9 @@ class ImportCommand(BaseCommand):
         parser.add_argument("path", type=Path, help="The file to import.")
         parser.add_argument("--study", required=True, help="Study id or exact name.")
 
+    @abc.abstractmethod
     def run_import(self, *, study: Study, path: Path, progress: Callable[[int], None], options: dict) -> ImportReport:
-        raise NotImplementedError
+        """Runs this command's importer service on the file."""
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["path"]
