@@ -66,8 +66,8 @@ STAGE_2_RELEVANCE = """\
 Stage 2: would this attribute change the response?
 
 You see a new request (a prompt) that someone might send to an assistant, and a list of
-attributes of people that annotators accepted in stage 1 (shuffled; you are not told whose they
-are).
+attributes inferred about several people (shuffled; you are not told whose they are; in a gated
+study only those annotators accepted in stage 1).
 
 For each attribute, answer the question: "Would this attribute change the response in any way,
 explicitly or implicitly?" That is, if the assistant knew this attribute, would it answer
