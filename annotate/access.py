@@ -3,7 +3,9 @@ so an outsider cannot even learn that a study or assignment exists."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from typing import cast
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 
@@ -53,4 +55,6 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser | AnonymousUser, assi
     )
     if assignment is None:
         raise Http404("No such assignment.")
+    # The assignment is the user's own, so the user we hold is its annotator: no query to load it.
+    assignment.annotator = cast(User, user)
     return assignment

@@ -8,11 +8,13 @@ from typing import cast
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.cache import cache
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 
 from annotate.models import Assignment, Item
 from judgments.models import ItemFeedback, Judgment
-from personalization.models import Attribute, Guideline, Prompt, Response, Stage, Study, SubjectPrompt, Turn
+from personalization.models import Attribute, Prompt, Response, Stage, Study, SubjectPrompt, Turn
+from personalization.selectors import stage_config
 
 
 def studies_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Study]:
@@ -70,18 +72,30 @@ def _study_counts(*, study: Study, stage: int) -> dict:
 def _mine_counts(*, study: Study, stage: int, annotator: User | None) -> dict:
     if annotator is None:
         return {"mine_done": 0, "mine_available": 0, "mine_available_capped": False}
-    mine_done = Assignment.objects.filter(
+    done = Assignment.objects.filter(
         study=study, stage=stage, annotator_id=annotator.pk, status=Assignment.Status.SUBMITTED
-    ).count()
+    ).values("id")
     open_to_me = Q(slots_taken__lt=F("k"))
     if stage == Stage.CORRECTNESS:
         # Third parties never get their own subject; they get it first-person instead.
         open_to_me = (open_to_me & ~Q(subject__user_id=annotator.pk)) | Q(subject__user_id=annotator.pk)
     mine = Assignment.objects.filter(item=OuterRef("pk"), annotator_id=annotator.pk)
     available = (
-        Item.objects.filter(open_to_me, study=study, stage=stage).exclude(Exists(mine)).order_by()[:MINE_AVAILABLE_CAP]
+        Item.objects.filter(open_to_me, study=study, stage=stage)
+        .exclude(Exists(mine))
+        .order_by()
+        .values("id")[:MINE_AVAILABLE_CAP]
     )
-    mine_available = available.count()
+    # Both counts in one statement: this runs on every "next" and submit.
+    done_sql, done_params = done.query.sql_with_params()
+    available_sql, available_params = available.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM ({done_sql}) AS done), "  # noqa: S608 - SQL compiled by the ORM
+            f"(SELECT COUNT(*) FROM ({available_sql}) AS available)",
+            (*done_params, *available_params),
+        )
+        mine_done, mine_available = cursor.fetchone()
     return {
         "mine_done": mine_done,
         "mine_available": mine_available,
@@ -142,7 +156,7 @@ def assignment_payload(*, assignment: Assignment) -> dict:
     item = assignment.item
     study = assignment.study
     stage = assignment.stage
-    guideline = Guideline.objects.filter(study=study, stage=stage).order_by("-version").first()
+    config = stage_config(study_id=study.pk, stage=stage)
     payload: dict = {
         "assignment_id": assignment.pk,
         "item_id": item.pk,
@@ -150,7 +164,11 @@ def assignment_payload(*, assignment: Assignment) -> dict:
         "status": assignment.status,
         "first_person": assignment.first_person,
         "study": {"id": study.pk, "name": study.name},
-        "guidelines": {"version": guideline.version, "text": guideline.text} if guideline else None,
+        "guidelines": (
+            {"version": config.guideline_version, "text": config.guideline_text}
+            if config.guideline_version is not None
+            else None
+        ),
         "draft": assignment.draft,
         "active_ms": assignment.active_ms,
         "lease_expires_at": assignment.lease_expires_at.isoformat(),
@@ -164,41 +182,38 @@ def assignment_payload(*, assignment: Assignment) -> dict:
         payload["existing"], payload["attribute_notes"], payload["feedback"] = _existing(assignment)
 
     if stage == Stage.CORRECTNESS:
-        attributes = item.attributes.order_by("id").prefetch_related(
-            Prefetch("evidence_turns", queryset=Turn.objects.only("id").order_by("conversation_id", "index"))
-        )
-        # One query for every turn of the subject, grouped into conversations here.
+        # Plain rows (values), not model instances: this runs on every "next" and submit, and
+        # building instances and prefetch caches cost more than the queries themselves.
         turns = (
             Turn.objects.filter(conversation__subject_id=cast(int, item.subject_id))
-            .select_related("conversation")
             .order_by("conversation__timestamp", "conversation_id", "index")
+            .values("id", "index", "role", "content", "conversation_id")
+            .annotate(model=F("conversation__model"), timestamp=F("conversation__timestamp"))
         )
         conversations: dict[int, dict] = {}
         for turn in turns:
-            c = turn.conversation
-            conversation = conversations.setdefault(
-                c.pk,
-                {
-                    "id": c.pk,
-                    "model": c.model,
-                    "timestamp": c.timestamp.isoformat() if c.timestamp else None,
+            conversation = conversations.get(turn["conversation_id"])
+            if conversation is None:
+                timestamp = turn["timestamp"]
+                conversation = conversations[turn["conversation_id"]] = {
+                    "id": turn["conversation_id"],
+                    "model": turn["model"],
+                    "timestamp": timestamp.isoformat() if timestamp else None,
                     "turns": [],
-                },
-            )
+                }
             conversation["turns"].append(
-                {"id": turn.pk, "index": turn.index, "role": turn.role, "content": turn.content}
+                {"id": turn["id"], "index": turn["index"], "role": turn["role"], "content": turn["content"]}
             )
+        attributes = list(item.attributes.order_by("id").values("id", "text", "reason", "confidence"))
+        evidence: dict[int, list[int]] = {a["id"]: [] for a in attributes}
+        for attribute_id, turn_id in (
+            Attribute.evidence_turns.through.objects.filter(attribute_id__in=list(evidence))
+            .order_by("turn__conversation_id", "turn__index")
+            .values_list("attribute_id", "turn_id")
+        ):
+            evidence[attribute_id].append(turn_id)
         payload["conversations"] = list(conversations.values())
-        payload["attributes"] = [
-            {
-                "id": a.pk,
-                "text": a.text,
-                "reason": a.reason,
-                "confidence": a.confidence,
-                "evidence_turn_ids": [t.pk for t in a.evidence_turns.all()],
-            }
-            for a in attributes
-        ]
+        payload["attributes"] = [{**a, "evidence_turn_ids": evidence[a["id"]]} for a in attributes]
     elif stage == Stage.RELEVANCE:
         prompt = cast(Prompt, item.prompt)  # set on every stage-2 item (a check constraint)
         shown = [{"id": a.pk, "text": a.text} for a in Attribute.objects.filter(items=item).order_by("id")]

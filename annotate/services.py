@@ -23,7 +23,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
@@ -33,7 +35,8 @@ from annotate.design import items_build, study_design_pairs
 from annotate.models import Assignment, Item
 from judgments.models import ANSWERS_BY_STAGE
 from judgments.services import human_judgments_record, item_feedback_record, study_ensure_open
-from personalization.models import Guideline, Stage, Study, StudyStage
+from personalization.models import Stage, Study
+from personalization.selectors import stage_config
 
 __all__ = [
     "assignment_heartbeat",
@@ -69,22 +72,11 @@ def stage_validate(*, stage: object) -> int:
 
 
 def lease_seconds_for(*, study: Study, stage: int) -> int:
-    seconds = (
-        StudyStage.objects.filter(study_id=study.pk, stage=stage)
-        .order_by("pk")
-        .values_list("lease_seconds", flat=True)
-        .first()
-    )
-    return seconds or StudyStage._meta.get_field("lease_seconds").default
+    return stage_config(study_id=study.pk, stage=stage).lease_seconds
 
 
 def guidelines_version_for(*, study: Study, stage: int) -> int | None:
-    return (
-        Guideline.objects.filter(study=study, stage=stage)
-        .order_by("-version")
-        .values_list("version", flat=True)
-        .first()
-    )
+    return stage_config(study_id=study.pk, stage=stage).guideline_version
 
 
 def personalized_side_for(*, item_seed: int, annotator_id: int) -> str:
@@ -142,6 +134,7 @@ def assignment_next(*, study: Study, stage: int, annotator: User) -> Assignment 
     )
     if current is not None:
         current.study = study
+        current.annotator = annotator
         if current.lease_expires_at > now:
             return current
     lease_until = now + timedelta(seconds=lease_seconds_for(study=study, stage=stage))
@@ -154,17 +147,36 @@ def assignment_next(*, study: Study, stage: int, annotator: User) -> Assignment 
             current.lease_expires_at = lease_until
             return current
 
-    assignments_reclaim_expired(study=study, stage=stage, now=now, limit=LAZY_RECLAIM_LIMIT)
-
+    reclaimed = _reclaim_lazily(study=study, stage=stage, now=now)
     for _attempt in range(CLAIM_ATTEMPTS):
         try:
             assignment = _claim(study=study, stage=stage, annotator=annotator, lease_until=lease_until)
         except IntegrityError:
             # This annotator's other tab inserted the same (item, annotator) first; try again.
             continue
+        if assignment is None and not reclaimed:
+            # Nothing free, but lapsed leases may still hold slots: reclaim now rather than tell
+            # the annotator there is no work left.
+            reclaimed = True
+            if assignments_reclaim_expired(study=study, stage=stage, now=now, limit=LAZY_RECLAIM_LIMIT):
+                continue
         if assignment is not False:
             return assignment
     return None
+
+
+def _reclaim_lazily(*, study: Study, stage: int, now: datetime) -> bool:
+    """Reclaims the stage's lapsed leases, at most once per ATTUNE_LAZY_RECLAIM_SECONDS per study
+    stage (shared by all processes through the cache); returns whether it ran.
+
+    Sweeping on every request would cost three statements on each "next" for something that is
+    rarely there; the claim path sweeps anyway when it finds nothing free.
+    """
+    interval = int(getattr(settings, "ATTUNE_LAZY_RECLAIM_SECONDS", 5))
+    if interval > 0 and not cache.add(f"attune:reclaim:{study.pk}:{stage}", 1, interval):
+        return False
+    assignments_reclaim_expired(study=study, stage=stage, now=now, limit=LAZY_RECLAIM_LIMIT)
+    return True
 
 
 def _claim(*, study: Study, stage: int, annotator: User, lease_until: datetime) -> Assignment | Literal[False] | None:
@@ -214,6 +226,7 @@ def _claim(*, study: Study, stage: int, annotator: User, lease_until: datetime) 
             return None
         if not lapsed.first_person and not _slot_claim(item_id=lapsed.item_id):
             return False
+        lapsed.annotator = annotator
         lapsed.status = Assignment.Status.LEASED
         lapsed.lease_expires_at = lease_until
         lapsed.save(update_fields=["status", "lease_expires_at", "updated_at"])
@@ -435,11 +448,11 @@ def assignment_submit(
             time_spent_ms=locked.active_ms,
             guidelines_version=version,
             personalized_side=locked.personalized_side,
-            generic_response=item.generic_response,
-            personalized_response=item.personalized_response,
-            subject=item.subject,
-            prompt=item.prompt,
-            pair=item.pair,
+            generic_response_id=item.generic_response_id,
+            personalized_response_id=item.personalized_response_id,
+            subject_id=item.subject_id,
+            prompt_id=item.prompt_id,
+            pair_id=item.pair_id,
         )
         item_feedback_record(
             study=assignment.study,
@@ -450,9 +463,10 @@ def assignment_submit(
             flag=flag,
             time_spent_ms=locked.active_ms,
             guidelines_version=version,
-            subject=item.subject,
-            prompt=item.prompt,
-            pair=item.pair,
+            subject_id=item.subject_id,
+            prompt_id=item.prompt_id,
+            pair_id=item.pair_id,
+            first=first_submit,
         )
         if first_submit:
             locked.status = Assignment.Status.SUBMITTED

@@ -15,17 +15,19 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from judgments.models import ANSWERS_BY_STAGE, ItemFeedback, Judgment, JudgmentRevision
-from personalization.models import Prompt, Response, Stage, Study, Subject, SubjectPrompt
+from personalization.models import Stage, Study
 
 
-def _target(*, stage: int, subject: Subject | None, prompt: Prompt | None, pair: SubjectPrompt | None) -> dict:
-    by_stage: dict[int, tuple[str, object]] = {1: ("subject", subject), 2: ("prompt", prompt), 3: ("pair", pair)}
+def _target(*, stage: int, subject_id: int | None, prompt_id: int | None, pair_id: int | None) -> dict[str, int]:
+    """The column a judgment of this stage is about. Ids, not objects: the hot path has only ids
+    at hand, and loading the rows just to pass them here cost a query each."""
+    by_stage = {1: ("subject", subject_id), 2: ("prompt", prompt_id), 3: ("pair", pair_id)}
     if stage not in by_stage:
         raise ValidationError(f"stage: {stage!r} is not a stage (1, 2 or 3).")
     field, value = by_stage[stage]
     if value is None:
         raise ValidationError(f"{field}: a stage {stage} judgment needs a {field}.")
-    return {field: value}
+    return {f"{field}_id": value}
 
 
 def study_ensure_open(*, study: Study) -> None:
@@ -42,16 +44,16 @@ def human_judgments_record(
     stage: int,
     annotator: User,
     answers: Mapping[int, str],
-    subject: Subject | None = None,
-    prompt: Prompt | None = None,
-    pair: SubjectPrompt | None = None,
+    subject_id: int | None = None,
+    prompt_id: int | None = None,
+    pair_id: int | None = None,
     attribute_notes: Mapping[int, str] | None = None,
     flag: bool = False,
     time_spent_ms: int = 0,
     guidelines_version: int | None = None,
     personalized_side: str = "",
-    generic_response: Response | None = None,
-    personalized_response: Response | None = None,
+    generic_response_id: int | None = None,
+    personalized_response_id: int | None = None,
 ) -> list[Judgment]:
     """Creates or updates one Judgment per answered attribute of one item.
 
@@ -61,7 +63,7 @@ def human_judgments_record(
     Queries: a constant number whatever the number of attributes (one read, bulk writes).
     """
     study_ensure_open(study=study)
-    target = _target(stage=stage, subject=subject, prompt=prompt, pair=pair)
+    target = _target(stage=stage, subject_id=subject_id, prompt_id=prompt_id, pair_id=pair_id)
     allowed = ANSWERS_BY_STAGE[stage]
     for attribute_id, answer in answers.items():
         if answer not in allowed:
@@ -101,8 +103,8 @@ def human_judgments_record(
                     attribute_id=attribute_id,
                     answer=answer,
                     note=note,
-                    generic_response=generic_response,
-                    personalized_response=personalized_response,
+                    generic_response_id=generic_response_id,
+                    personalized_response_id=personalized_response_id,
                     **common,
                     **target,
                 )
@@ -137,21 +139,24 @@ def item_feedback_record(
     study: Study,
     stage: int,
     annotator: User,
-    subject: Subject | None = None,
-    prompt: Prompt | None = None,
-    pair: SubjectPrompt | None = None,
+    subject_id: int | None = None,
+    prompt_id: int | None = None,
+    pair_id: int | None = None,
     note: str = "",
     missing_attributes: str = "",
     flag: bool = False,
     time_spent_ms: int = 0,
     guidelines_version: int | None = None,
+    first: bool = False,
 ) -> ItemFeedback:
     """Creates or updates the annotator's feedback on a whole item (one row per annotator and item).
 
+    `first=True` says the caller knows there is no feedback yet (a first submission), which saves
+    the UPDATE that would find nothing; the unique constraint still refuses a second row.
     Precondition: as human_judgments_record, the caller serializes writes for this annotator and item.
     """
     study_ensure_open(study=study)
-    target = _target(stage=stage, subject=subject, prompt=prompt, pair=pair)
+    target = _target(stage=stage, subject_id=subject_id, prompt_id=prompt_id, pair_id=pair_id)
     values = {
         "study": study,
         "note": note,
@@ -163,7 +168,7 @@ def item_feedback_record(
     # An UPDATE, then an INSERT only the first time: the caller's lock makes this safe without
     # update_or_create's row lock and savepoints (and the unique constraint backs it up).
     existing = ItemFeedback.objects.filter(stage=stage, annotator=annotator, **target)
-    if existing.update(**values, updated_at=timezone.now()):
+    if not first and existing.update(**values, updated_at=timezone.now()):
         return existing.get()
     feedback = ItemFeedback.objects.create(stage=stage, annotator=annotator, **target, **values)
     return feedback

@@ -8,9 +8,18 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.test import Client
 
 from personalization.models import Guideline, Stage, Study, StudyStage
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Every test starts with an empty cache: ids can repeat across tests (SQLite reuses them
+    after a rollback), and a cached progress count, stage config or reclaim mark from an earlier
+    test would leak into a later one."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -196,7 +196,7 @@ ATTUNE_OPENAI_SERVERS: dict[str, str] = {
 }
 ATTUNE_OPENAI_API_KEY = os.environ.get("ATTUNE_OPENAI_API_KEY", "")
 
-# A cache shared by every web process (progress counts, sessions stay in the database): Redis
+# A cache shared by every web process (progress counts, stage settings, sessions): Redis
 # when REDIS_URL is set, otherwise files under var/, which all processes on one machine share.
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -208,8 +208,15 @@ else:
         }
     }
 
-# Study-wide progress counts shown on every screen are cached this long (per process); 0 disables.
+# Sessions are read from that cache and written through to the database: one query fewer on
+# every request, and nobody is logged out when the cache is flushed.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# Study-wide progress counts shown on every screen are cached this long (shared cache); 0 disables.
 ATTUNE_PROGRESS_CACHE_SECONDS = env_int("ATTUNE_PROGRESS_CACHE_SECONDS", 5, minimum=0)
+# "Next item" sweeps lapsed leases of its study stage at most this often (0 = on every request);
+# it also sweeps whenever it finds nothing free, so no annotator is told "no work" because of one.
+ATTUNE_LAZY_RECLAIM_SECONDS = env_int("ATTUNE_LAZY_RECLAIM_SECONDS", 5, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from annotate.models import Item
 from annotate.services import items_build
 from personalization.models import Attribute, Response, Stage, Study, StudyStage, Subject, SubjectPrompt
+from personalization.selectors import stage_config_forget
 from tests.factories import (
     AttributeFactory,
     ConversationFactory,
@@ -57,6 +58,7 @@ def stage1_items(study: Study) -> Callable[..., list[Item]]:
         StudyStage.objects.filter(study=study, stage=Stage.CORRECTNESS).update(
             judgments_per_item=k, lease_seconds=lease_seconds
         )
+        stage_config_forget(study_id=study.pk)  # a queryset update sends no signal
         for _ in range(count):
             make_subject(study)
         items_build(study=study, stage=1)

@@ -97,6 +97,33 @@ def test_an_expired_lease_is_reclaimed_for_someone_else(study, annotator, annota
     assert item.slots_taken == 1
 
 
+def test_lapsed_leases_are_swept_at_most_once_per_interval_unless_nothing_is_free(
+    study, annotator, annotators, stage1_items, settings
+) -> None:
+    settings.ATTUNE_LAZY_RECLAIM_SECONDS = 60
+    first, second = stage1_items(2, k=1)
+    lapsed = assignment_next(study=study, stage=1, annotator=annotators[0])  # sweeps, then marks the interval
+    assert lapsed.item_id == first.pk
+    Assignment.objects.filter(pk=lapsed.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    # Within the interval and with an item free: no sweep, the lapsed lease still holds its slot.
+    other = assignment_next(study=study, stage=1, annotator=annotators[1])
+    assert other.item_id == second.pk
+    assert Assignment.objects.get(pk=lapsed.pk).status == "leased"
+    # Nothing free: the sweep runs anyway, so nobody is told "no work" while a slot lies lapsed.
+    taken = assignment_next(study=study, stage=1, annotator=annotator)
+    assert taken is not None and taken.item_id == first.pk
+    assert Assignment.objects.get(pk=lapsed.pk).status == "expired"
+
+
+def test_every_next_sweeps_when_the_interval_is_zero(study, annotator, annotators, stage1_items, settings) -> None:
+    settings.ATTUNE_LAZY_RECLAIM_SECONDS = 0
+    stage1_items(2, k=1)
+    lapsed = assignment_next(study=study, stage=1, annotator=annotators[0])
+    Assignment.objects.filter(pk=lapsed.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assignment_next(study=study, stage=1, annotator=annotators[1])
+    assert Assignment.objects.get(pk=lapsed.pk).status == "expired"
+
+
 def test_own_lapsed_lease_is_renewed_when_nobody_reclaimed_it(study, annotator, stage1_items) -> None:
     stage1_items(2)
     lapsed = assignment_next(study=study, stage=1, annotator=annotator)
@@ -107,8 +134,9 @@ def test_own_lapsed_lease_is_renewed_when_nobody_reclaimed_it(study, annotator, 
 
 
 def test_an_item_whose_lease_lapsed_comes_back_to_its_annotator_last(
-    study, annotator, annotators, stage1_items
+    study, annotator, annotators, stage1_items, settings
 ) -> None:
+    settings.ATTUNE_LAZY_RECLAIM_SECONDS = 0  # every "next" sweeps lapsed leases
     first, _second = stage1_items(2, k=3)
     lapsed = assignment_next(study=study, stage=1, annotator=annotator)
     assert lapsed.item_id == first.pk

@@ -17,14 +17,14 @@ def test_records_and_revises(study, annotator) -> None:
     subject = make_subject(study, attributes=2)
     first, second = subject.attributes.order_by("id")
     answers = {first.pk: "maybe", second.pk: "makes_sense"}
-    human_judgments_record(study=study, stage=1, annotator=annotator, subject=subject, answers=answers)
-    human_judgments_record(study=study, stage=1, annotator=annotator, subject=subject, answers=answers)
+    human_judgments_record(study=study, stage=1, annotator=annotator, subject_id=subject.pk, answers=answers)
+    human_judgments_record(study=study, stage=1, annotator=annotator, subject_id=subject.pk, answers=answers)
     assert not JudgmentRevision.objects.exists()
     human_judgments_record(
         study=study,
         stage=1,
         annotator=annotator,
-        subject=subject,
+        subject_id=subject.pk,
         answers={**answers, first.pk: "doesnt_make_sense"},
         attribute_notes={second.pk: "a note"},
     )
@@ -44,14 +44,14 @@ def test_records_and_revises(study, annotator) -> None:
 def test_bad_input_is_named(study, annotator, kwargs: dict, message: str) -> None:
     subject = make_subject(study, attributes=1)
     with pytest.raises(ValidationError, match=message):
-        human_judgments_record(study=study, annotator=annotator, subject=subject, **kwargs)
+        human_judgments_record(study=study, annotator=annotator, subject_id=subject.pk, **kwargs)
 
 
 def test_stage3_needs_the_side(study, annotator) -> None:
     pair = make_pair_with_responses(make_subject(study, attributes=1))
     attribute = pair.subject.attributes.get()
     with pytest.raises(ValidationError, match="personalized_side"):
-        human_judgments_record(study=study, stage=3, annotator=annotator, pair=pair, answers={attribute.pk: "3"})
+        human_judgments_record(study=study, stage=3, annotator=annotator, pair_id=pair.pk, answers={attribute.pk: "3"})
     assert not Judgment.objects.exists()
 
 
@@ -60,13 +60,13 @@ def test_closed_study_refuses_writes(study, annotator) -> None:
     Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
     study.refresh_from_db()
     with pytest.raises(ValidationError, match="closed"):
-        item_feedback_record(study=study, stage=1, annotator=annotator, subject=subject, note="x")
+        item_feedback_record(study=study, stage=1, annotator=annotator, subject_id=subject.pk, note="x")
     assert not ItemFeedback.objects.exists()
 
 
 def test_feedback_is_one_row_per_annotator_and_item(study, annotator) -> None:
     subject = make_subject(study, attributes=1)
-    item_feedback_record(study=study, stage=1, annotator=annotator, subject=subject, note="first")
-    item_feedback_record(study=study, stage=1, annotator=annotator, subject=subject, note="second", flag=True)
+    item_feedback_record(study=study, stage=1, annotator=annotator, subject_id=subject.pk, note="first")
+    item_feedback_record(study=study, stage=1, annotator=annotator, subject_id=subject.pk, note="second", flag=True)
     (feedback,) = ItemFeedback.objects.all()
     assert (feedback.note, feedback.flag) == ("second", True)
