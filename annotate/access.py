@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 
-from annotate.models import Assignment
+from annotate.models import Assignment, Item
 from personalization.models import Study
 
 
@@ -58,3 +58,14 @@ def assignment_get_for_annotator(*, user: AbstractBaseUser | AnonymousUser, assi
     # The assignment is the user's own, so the user we hold is its annotator: no query to load it.
     assignment.annotator = cast(User, user)
     return assignment
+
+
+def item_get_for_owner(*, user: AbstractBaseUser | AnonymousUser, item_id: int) -> Item:
+    """The item if the user owns its study; Http404 otherwise (annotators included)."""
+    if not user.is_authenticated:
+        raise Http404("No such item.")
+    owned = Study.owners.through.objects.filter(study_id=OuterRef("study_id"), user_id=user.pk)
+    item = Item.objects.select_related("study").filter(Exists(owned), pk=item_id).first()
+    if item is None:
+        raise Http404("No such item.")
+    return item

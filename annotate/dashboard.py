@@ -307,7 +307,7 @@ def study_data_overview(*, study: Study) -> dict:
 
 
 def _attach_item_urls(*, study: Study, flags: list[dict]) -> None:
-    """Links each flag to its Item's admin page (one query per stage that has flags)."""
+    """Links each flag to its item's page (one query per stage that has flags)."""
     for stage, field_name in ITEM_FIELD_BY_STAGE.items():
         unit_ids = {flag["unit_id"] for flag in flags if flag["stage"] == stage}
         if not unit_ids:
@@ -319,7 +319,7 @@ def _attach_item_urls(*, study: Study, flags: list[dict]) -> None:
         )
         for flag in flags:
             if flag["stage"] == stage and flag["unit_id"] in items:
-                flag["item_url"] = _admin_url("admin:annotate_item_change", items[flag["unit_id"]])
+                flag["item_url"] = reverse("item-detail", args=[items[flag["unit_id"]]])
 
 
 def _unit_id(row: Judgment | ItemFeedback) -> int:

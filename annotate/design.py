@@ -1,6 +1,9 @@
-"""Study design: which subject meets which prompt, and which items each stage serves.
+"""Study design: which subject meets which prompt, which items each stage serves, and the
+researcher's choices about them (the attributes an item asks about, the responses a stage-3
+item compares, items withdrawn from a stage).
 
-Both functions are idempotent and run in one transaction each.
+Every function runs in one transaction. An item can only be changed or withdrawn while nobody
+has been assigned it: judgments refer to what it showed.
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ import random
 import secrets
 import zlib
 from collections import defaultdict
+from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotate.models import Item
+from annotate.models import Assignment, Item
+from annotate.selectors import item_attribute_choices
 from judgments.selectors import attributes_accepted_by_humans, relevant_attributes_by_humans
 from personalization.models import Attribute, Prompt, Response, Stage, Study, StudyStage, Subject, SubjectPrompt
 
@@ -120,7 +125,7 @@ def _merged_attributes_by_subject(study: Study) -> dict[int, list[int]]:
     return by_subject
 
 
-def items_build(*, study: Study, stage: int) -> int:
+def items_build(*, study: Study, stage: int, personalized_mode: str | None = None) -> int:
     """Creates the missing Items of a stage from the study's data; returns how many were created.
 
     - stage 1: one item per subject with merged attributes (no gating);
@@ -129,13 +134,22 @@ def items_build(*, study: Study, stage: int) -> int:
     - stage 3: one item per pair with a generic and a personalized response (all_attributes
       preferred, then selected_attributes, then human_relevant_attributes); its attributes are
       those the personalized response was conditioned on, if gated only those stage 2 judged
-      relevant to the prompt.
+      relevant to the prompt. `personalized_mode` makes stage 3 use only responses of that
+      mode (pairs without one get no item);
     Items with no attribute to judge are not created. Existing items are left as they are
     (annotators may already be judging them), so running it again creates only what is new.
     """
     stage = int(stage)
     if stage not in Stage.values:
         raise ValidationError(f"stage: {stage!r} is not a stage (1, 2 or 3).")
+    preference: tuple[Response.Mode, ...] = PERSONALIZED_MODE_PREFERENCE
+    if personalized_mode:
+        if personalized_mode not in PERSONALIZED_MODE_PREFERENCE:
+            raise ValidationError(
+                f"personalized_mode: {personalized_mode!r} is not a personalized response mode; expected one of "
+                f"{', '.join(PERSONALIZED_MODE_PREFERENCE)}."
+            )
+        preference = (Response.Mode(personalized_mode),)
     settings = StudyStage.objects.filter(study=study, stage=stage).order_by("pk").first()
     k = settings.judgments_per_item if settings else StudyStage._meta.get_field("judgments_per_item").default
     gated = bool(settings and settings.gate_on_previous_stage)
@@ -178,7 +192,7 @@ def items_build(*, study: Study, stage: int) -> int:
             chosen: dict[int, tuple[Response, Response]] = {}
             for pair_id, by_mode in responses.items():
                 generic = by_mode.get(Response.Mode.GENERIC)
-                personalized = next((by_mode[m] for m in PERSONALIZED_MODE_PREFERENCE if m in by_mode), None)
+                personalized = next((by_mode[m] for m in preference if m in by_mode), None)
                 if generic is not None and personalized is not None:
                     chosen[pair_id] = (generic, personalized)
             through = Response.conditioned_on.through
@@ -218,3 +232,86 @@ def items_build(*, study: Study, stage: int) -> int:
             batch_size=5000,
         )
     return len(planned)
+
+
+def _lock_untouched(*, study: Study, item_ids: Iterable[int]) -> list[Item]:
+    """Row locks on the study's items (in id order), or ValidationError naming those already assigned.
+
+    The lock keeps a claim from assigning an item while it changes: claims lock the item they
+    take with SKIP LOCKED, and first-person claims lock it too before inserting.
+    """
+    ids = sorted(set(item_ids))
+    items = list(Item.objects.select_for_update().filter(study=study, pk__in=ids).order_by("pk"))
+    missing = sorted(set(ids) - {item.pk for item in items})
+    if missing:
+        raise ValidationError(f"items: {', '.join(map(str, missing))} not in study {study.name!r}.")
+    touched = sorted(
+        Assignment.objects.filter(item_id__in=ids).values_list("item_id", flat=True).distinct().order_by("item_id")
+    )
+    if touched:
+        raise ValidationError(
+            f"items: {', '.join(map(str, touched))} already went to annotators, so they stay as they are "
+            "(judgments refer to what they showed)."
+        )
+    return items
+
+
+def item_choose(
+    *,
+    study: Study,
+    item_id: int,
+    attribute_ids: Iterable[int],
+    generic_response_id: int | None = None,
+    personalized_response_id: int | None = None,
+) -> Item:
+    """Sets what an untouched item shows: its attributes and, for stage 3, the two responses.
+
+    Attributes must be among item_attribute_choices (at least one; withdraw the item to show
+    none). Stage-3 responses must answer the item's pair: a generic one and a personalized one
+    (any other mode). Raises ValidationError naming the field; nothing changes on error.
+    """
+    with transaction.atomic():
+        (item,) = _lock_untouched(study=study, item_ids=[item_id])
+        chosen = sorted(set(attribute_ids))
+        if not chosen:
+            raise ValidationError("attributes: choose at least one attribute, or withdraw the item.")
+        allowed = set(item_attribute_choices(item=item).filter(pk__in=chosen).values_list("pk", flat=True))
+        foreign = [a for a in chosen if a not in allowed]
+        if foreign:
+            raise ValidationError(
+                f"attributes: {', '.join(map(str, foreign))} are not merged attributes of the subject(s) "
+                f"this item is about."
+            )
+        if item.stage == Stage.PREFERENCE:
+            responses = {r.pk: r for r in Response.objects.filter(pair_id=item.pair_id)}
+            generic_id = generic_response_id or item.generic_response_id
+            personalized_id = personalized_response_id or item.personalized_response_id
+            generic, personalized = responses.get(generic_id or 0), responses.get(personalized_id or 0)
+            if generic is None or generic.mode != Response.Mode.GENERIC:
+                raise ValidationError(f"generic_response: {generic_id} is not a generic response to this pair.")
+            if personalized is None or personalized.mode == Response.Mode.GENERIC:
+                raise ValidationError(
+                    f"personalized_response: {personalized_id} is not a personalized response to this pair."
+                )
+            item.generic_response, item.personalized_response = generic, personalized
+            item.save(update_fields=["generic_response", "personalized_response"])
+        elif generic_response_id or personalized_response_id:
+            raise ValidationError(
+                f"responses: only stage 3 items compare responses (this is a stage {item.stage} item)."
+            )
+        item.attributes.set(chosen)
+    return item
+
+
+def items_withdraw(*, study: Study, item_ids: Iterable[int], withdrawn: bool = True) -> int:
+    """Withdraws untouched items from their stage (or, with withdrawn=False, puts them back).
+
+    A withdrawn item is never offered, is left out of progress counts, and stays withdrawn when
+    the stage is built again. All or nothing: if any item was already assigned, none changes.
+    Returns how many items changed.
+    """
+    with transaction.atomic():
+        items = _lock_untouched(study=study, item_ids=item_ids)
+        changed = [item.pk for item in items if item.withdrawn != withdrawn]
+        Item.objects.filter(pk__in=changed).update(withdrawn=withdrawn)
+    return len(changed)

@@ -9,7 +9,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from personalization.models import Guideline, Stage, Study, StudyStage
+from annotate.models import Item
+from personalization.models import Guideline, Response, Stage, Study, StudyStage
 from personalization.services import guideline_publish, study_stage_configure
 
 if TYPE_CHECKING:
@@ -174,3 +175,50 @@ class PairingForm(forms.Form):
 
 class BuildItemsForm(forms.Form):
     stage = forms.TypedChoiceField(choices=Stage.choices, coerce=int)
+    personalized_mode = forms.ChoiceField(
+        required=False,
+        label="Personalized response",
+        choices=[("", "Any (all attributes, then model-selected, then human-relevant)")]
+        + [(mode.value, mode.label) for mode in Response.Mode if mode != Response.Mode.GENERIC],
+        help_text="Which personalized response stage 3 compares with the generic one.",
+    )
+
+
+class ItemChoiceForm(forms.Form):
+    """What an untouched item shows: its attributes and, in stage 3, the two responses compared.
+    Choices come from annotate.selectors.item_overview; the service checks them again."""
+
+    attributes = forms.TypedMultipleChoiceField(
+        coerce=int, widget=forms.CheckboxSelectMultiple, label="Attributes to judge", required=False
+    )
+    generic_response = forms.TypedChoiceField(coerce=int, widget=forms.RadioSelect, required=False)
+    personalized_response = forms.TypedChoiceField(coerce=int, widget=forms.RadioSelect, required=False)
+
+    def __init__(self, *args: object, item: Item, overview: dict, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        attributes = cast(forms.TypedMultipleChoiceField, self.fields["attributes"])
+        attributes.choices = [(a["id"], a["text"]) for a in overview["attributes"]]
+        attributes.initial = [a["id"] for a in overview["attributes"] if a["chosen"]]
+        if item.stage == Stage.PREFERENCE:
+            generic = cast(forms.TypedChoiceField, self.fields["generic_response"])
+            personalized = cast(forms.TypedChoiceField, self.fields["personalized_response"])
+            generic.choices = [(r["id"], f"#{r['id']}") for r in overview["responses"] if r["is_generic"]]
+            personalized.choices = [(r["id"], f"#{r['id']}") for r in overview["responses"] if not r["is_generic"]]
+            generic.initial, personalized.initial = item.generic_response_id, item.personalized_response_id
+            generic.required = personalized.required = True
+        else:
+            del self.fields["generic_response"], self.fields["personalized_response"]
+
+
+class ItemsActionForm(forms.Form):
+    """Withdraw or restore several items of a stage at once, from the item list."""
+
+    action = forms.ChoiceField(choices=[("withdraw", "Withdraw"), ("restore", "Restore")])
+    items = forms.ModelMultipleChoiceField(
+        queryset=Item.objects.none(), error_messages={"required": "Tick some items first."}
+    )
+
+    def __init__(self, *args: object, study: Study, stage: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        items = cast(forms.ModelMultipleChoiceField, self.fields["items"])
+        items.queryset = Item.objects.filter(study=study, stage=stage)

@@ -41,6 +41,9 @@ class Item(models.Model):
     seed = models.BigIntegerField(default=0)
     slots_taken = models.PositiveSmallIntegerField(default=0)
     done_count = models.PositiveSmallIntegerField(default=0)
+    # Taken out by a researcher before anyone was assigned it: never offered, not counted in
+    # progress, and not built again (the row stays, so "build" sees the target as done).
+    withdrawn = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -74,7 +77,7 @@ class Item(models.Model):
                 F("stage"),
                 F("done_count").desc(),
                 F("id"),
-                condition=Q(slots_taken__lt=F("k")),
+                condition=Q(slots_taken__lt=F("k"), withdrawn=False),
                 name="item_open_by_completion",
             ),
         ]

@@ -19,7 +19,12 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_http_methods
 
 from annotate import services
-from annotate.access import assignment_get_for_annotator, study_get_for_member, study_get_for_owner
+from annotate.access import (
+    assignment_get_for_annotator,
+    item_get_for_owner,
+    study_get_for_member,
+    study_get_for_owner,
+)
 from annotate.dashboard import (
     dashboard_annotators,
     dashboard_flags,
@@ -27,8 +32,24 @@ from annotate.dashboard import (
     stages_holding_lease,
     study_data_overview,
 )
-from annotate.forms import BuildItemsForm, PairingForm, StudyForm, stage_forms, study_settings_save
-from annotate.selectors import judgments_of_annotator, study_progress
+from annotate.design import item_choose, items_withdraw
+from annotate.forms import (
+    BuildItemsForm,
+    ItemChoiceForm,
+    ItemsActionForm,
+    PairingForm,
+    StudyForm,
+    stage_forms,
+    study_settings_save,
+)
+from annotate.selectors import (
+    ITEM_STATES,
+    item_overview,
+    item_state,
+    items_of_stage,
+    judgments_of_annotator,
+    study_progress,
+)
 from personalization.models import Stage, Study
 
 # Stands in for an assignment id in API URL templates handed to the script, which substitutes
@@ -38,6 +59,7 @@ URL_ID_PLACEHOLDER = 987654321
 # knowing that one response is personalized invites looking for it instead of judging usefulness.
 SCREEN_TITLES = {1: "Attribute correctness", 2: "Attribute relevance", 3: "Compare two responses"}
 MY_JUDGMENTS_PAGE_SIZE = 50
+ITEMS_PAGE_SIZE = 50
 
 
 def _signed_in(request: HttpRequest) -> User:
@@ -185,7 +207,9 @@ def study_design(request: HttpRequest, study_id: int) -> HttpResponse:
         stage = build_form.cleaned_data["stage"]
         try:
             with transaction.atomic():
-                created = services.items_build(study=study, stage=stage)
+                created = services.items_build(
+                    study=study, stage=stage, personalized_mode=build_form.cleaned_data["personalized_mode"] or None
+                )
         except ValidationError as error:
             messages.error(request, f"Building stage {stage} items failed: " + " ".join(error.messages))
         else:
@@ -209,6 +233,104 @@ def study_design(request: HttpRequest, study_id: int) -> HttpResponse:
             "build_form": build_form,
             "overview": study_data_overview(study=study),
             "runs_url": _runs_url(study),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def study_items(request: HttpRequest, study_id: int, stage: int) -> HttpResponse:
+    """A stage's items for the study's owners: what each asks about, how far it is, and a way to
+    withdraw untouched items from the stage (or restore them)."""
+    study = study_get_for_owner(user=request.user, study_id=study_id)
+    if stage not in Stage.values:
+        raise Http404("No such stage.")
+    state = request.GET.get("state") or None
+    if state not in (None, *ITEM_STATES):
+        raise Http404("No such item state.")
+    action_form = ItemsActionForm(request.POST or None, study=study, stage=stage)
+    if request.method == "POST":
+        if action_form.is_valid():
+            withdraw = action_form.cleaned_data["action"] == "withdraw"
+            ids = [item.pk for item in action_form.cleaned_data["items"]]
+            try:
+                changed = items_withdraw(study=study, item_ids=ids, withdrawn=withdraw)
+            except ValidationError as error:
+                messages.error(request, "Nothing changed: " + " ".join(error.messages))
+            else:
+                verb = "withdrawn" if withdraw else "restored"
+                messages.success(request, f"{changed} item{'s' if changed != 1 else ''} {verb}.")
+                return redirect(request.get_full_path())
+        else:
+            messages.error(request, " ".join(str(e) for errors in action_form.errors.values() for e in errors))
+    page = Paginator(items_of_stage(study=study, stage=stage, state=state), ITEMS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [
+        {
+            "item": item,
+            "state": item_state(item),
+            "state_label": ITEM_STATES[item_state(item)],
+            "leased": item.slots_taken - item.done_count,
+        }
+        for item in page
+    ]
+    return render(
+        request,
+        "annotate/items.html",
+        {
+            "study": study,
+            "stage": Stage(stage),
+            "title": SCREEN_TITLES[stage],
+            "states": ITEM_STATES,
+            "state": state,
+            "state_label": ITEM_STATES.get(state or ""),
+            "page": page,
+            "rows": rows,
+            "progress": study_progress(study=study, stage=stage),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def item_detail(request: HttpRequest, item_id: int) -> HttpResponse:
+    """One item as its study's owners see it (nothing hidden: stage 3 names the personalized
+    response), with the choice of what it shows while nobody has been assigned it."""
+    item = item_get_for_owner(user=request.user, item_id=item_id)
+    overview = item_overview(item=item)
+    editable = not overview["assignments"]
+    action = request.POST.get("action") if request.method == "POST" else None
+    form = ItemChoiceForm(request.POST if action == "save" else None, item=item, overview=overview)
+    try:
+        if action == "save" and editable and form.is_valid():
+            data = form.cleaned_data
+            item_choose(
+                study=item.study,
+                item_id=item.pk,
+                attribute_ids=data["attributes"],
+                generic_response_id=data.get("generic_response"),
+                personalized_response_id=data.get("personalized_response"),
+            )
+            messages.success(request, "Item saved.")
+            return redirect("item-detail", item_id=item.pk)
+        if action in ("withdraw", "restore") and editable:
+            items_withdraw(study=item.study, item_ids=[item.pk], withdrawn=action == "withdraw")
+            messages.success(request, "Item withdrawn from the stage." if action == "withdraw" else "Item restored.")
+            return redirect("item-detail", item_id=item.pk)
+    except ValidationError as error:
+        messages.error(request, "Nothing changed: " + " ".join(error.messages))
+    if action is not None and not editable:
+        messages.error(request, "Nothing changed: this item already went to annotators.")
+    return render(
+        request,
+        "annotate/item_detail.html",
+        {
+            "study": item.study,
+            "item": item,
+            "stage": Stage(item.stage),
+            "title": SCREEN_TITLES[item.stage],
+            "overview": overview,
+            "form": form,
+            "editable": editable,
         },
     )
 

@@ -46,6 +46,7 @@ class ProgressSerializer(serializers.Serializer):
     items_done = serializers.IntegerField()
     items_in_progress = serializers.IntegerField()
     items_waiting = serializers.IntegerField()
+    items_withdrawn = serializers.IntegerField(help_text="Taken out of the stage by a researcher; not in the total")
     mine_done = serializers.IntegerField()
     mine_available = serializers.IntegerField(help_text="Counted up to 1000")
     mine_available_capped = serializers.BooleanField(help_text="True when there are at least 1000")

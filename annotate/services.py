@@ -28,11 +28,12 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.utils import timezone
 
 from annotate.design import items_build, study_design_pairs
 from annotate.models import Assignment, Item
+from annotate.selectors import items_held_by, own_subject_ids
 from judgments.models import ANSWERS_BY_STAGE
 from judgments.services import human_judgments_record, item_feedback_record, study_ensure_open
 from personalization.models import Stage, Study
@@ -87,10 +88,6 @@ def personalized_side_for(*, item_seed: int, annotator_id: int) -> str:
     """
     digest = hashlib.sha256(f"{item_seed}:{annotator_id}".encode()).digest()
     return "A" if digest[0] & 1 else "B"
-
-
-def _not_mine(annotator: User) -> Exists:
-    return Exists(Assignment.objects.filter(item=OuterRef("pk"), annotator_id=annotator.pk))
 
 
 def _new_assignment(
@@ -183,23 +180,33 @@ def _claim(*, study: Study, stage: int, annotator: User, lease_until: datetime) 
     """One claiming round: an Assignment, None when there is no work, False when a race was lost."""
     if stage == Stage.CORRECTNESS:
         own = (
-            Item.objects.filter(study=study, stage=stage, subject__user_id=annotator.pk)
-            .exclude(_not_mine(annotator))
+            Item.objects.filter(
+                study=study,
+                stage=stage,
+                subject_id__in=own_subject_ids(study=study, annotator=annotator),
+                withdrawn=False,
+            )
+            .exclude(pk__in=items_held_by(study=study, stage=stage, annotator=annotator))
             .order_by("id")
             .first()
         )
         if own is not None:
-            # First-person work takes no slot, so no item lock is needed: the unique
-            # (item, annotator) constraint alone keeps it to one assignment.
+            # First-person work takes no slot; the unique (item, annotator) constraint alone keeps
+            # it to one assignment. The row lock only orders this claim with a researcher
+            # withdrawing the item at the same moment (annotate.design locks it too).
             with transaction.atomic():
+                if not Item.objects.select_for_update().filter(pk=own.pk, withdrawn=False).values_list("pk").first():
+                    return False
                 return _new_assignment(
                     study=study, item=own, annotator=annotator, lease_until=lease_until, first_person=True
                 )
 
     with transaction.atomic():
-        candidates = Item.objects.filter(study=study, stage=stage, slots_taken__lt=F("k")).exclude(_not_mine(annotator))
+        candidates = Item.objects.filter(study=study, stage=stage, slots_taken__lt=F("k"), withdrawn=False).exclude(
+            pk__in=items_held_by(study=study, stage=stage, annotator=annotator)
+        )
         if stage == Stage.CORRECTNESS:
-            candidates = candidates.exclude(subject__user_id=annotator.pk)
+            candidates = candidates.exclude(subject_id__in=own_subject_ids(study=study, annotator=annotator))
         # Row lock on one open item for the length of this short transaction. SKIP LOCKED makes
         # concurrent annotators take different items instead of queueing behind the same row.
         item = candidates.select_for_update(skip_locked=True, of=("self",)).order_by("-done_count", "id").first()
@@ -453,6 +460,7 @@ def assignment_submit(
             subject_id=item.subject_id,
             prompt_id=item.prompt_id,
             pair_id=item.pair_id,
+            first=first_submit,
         )
         item_feedback_record(
             study=assignment.study,

@@ -13,5 +13,7 @@ urlpatterns = [
     path("studies/<int:study_id>/mine/", screens.my_judgments, name="my-judgments"),
     path("studies/<int:study_id>/dashboard/", screens.study_dashboard, name="study-dashboard"),
     path("studies/<int:study_id>/design/", screens.study_design, name="study-design"),
+    path("studies/<int:study_id>/stages/<int:stage>/items/", screens.study_items, name="study-items"),
+    path("items/<int:item_id>/", screens.item_detail, name="item-detail"),
     path("assignments/<int:assignment_id>/edit/", screens.assignment_edit, name="assignment-edit"),
 ]

@@ -54,11 +54,14 @@ def human_judgments_record(
     personalized_side: str = "",
     generic_response_id: int | None = None,
     personalized_response_id: int | None = None,
+    first: bool = False,
 ) -> list[Judgment]:
     """Creates or updates one Judgment per answered attribute of one item.
 
     `answers` maps attribute id -> answer, already in stored terms (stage 3: personalized vs
     generic). A changed answer, note or flag keeps the earlier state as a JudgmentRevision.
+    `first=True` says the caller knows this annotator has no judgments of this item yet (a first
+    submission), which saves reading them; the unique constraints still refuse duplicates.
     Precondition: the caller holds a lock that serializes writes for this annotator and item.
     Queries: a constant number whatever the number of attributes (one read, bulk writes).
     """
@@ -76,12 +79,16 @@ def human_judgments_record(
         raise ValidationError("personalized_side: a stage 3 judgment records the side as 'A' or 'B'.")
 
     now = timezone.now()
-    existing = {
-        j.attribute_id: j
-        for j in Judgment.objects.filter(
-            study=study, stage=stage, annotator=annotator, attribute_id__in=list(answers), **target
-        )
-    }
+    existing = (
+        {}
+        if first
+        else {
+            j.attribute_id: j
+            for j in Judgment.objects.filter(
+                study=study, stage=stage, annotator=annotator, attribute_id__in=list(answers), **target
+            )
+        }
+    )
     common = {
         "flag": flag,
         "time_spent_ms": time_spent_ms,

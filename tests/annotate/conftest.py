@@ -83,3 +83,12 @@ def stage3_item(study: Study) -> Item:
     make_pair_with_responses(subject)
     items_build(study=study, stage=3)
     return Item.objects.get(study=study, stage=3)
+
+
+@pytest.fixture
+def other_study_item(db: None) -> Item:
+    """A stage-1 item of a study the test users have nothing to do with."""
+    other = Study.objects.create(name="Another study", status=Study.Status.OPEN)
+    make_subject(other)
+    items_build(study=other, stage=1)
+    return Item.objects.get(study=other, stage=1)

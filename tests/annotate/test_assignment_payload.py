@@ -33,6 +33,7 @@ def test_stage1_payload_has_conversations_attributes_and_evidence(study, annotat
     assert payload["existing"] == {}
     assert set(payload["progress"]) == {
         "items_total",
+        "items_withdrawn",
         "items_done",
         "items_in_progress",
         "items_waiting",

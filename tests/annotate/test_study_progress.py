@@ -21,6 +21,7 @@ def test_progress_counts_done_in_progress_waiting_and_mine(study, annotator, ann
         "items_done": 1,
         "items_in_progress": 1,
         "items_waiting": 1,
+        "items_withdrawn": 0,
         "mine_done": 0,
         "mine_available": 0,
         "mine_available_capped": False,
