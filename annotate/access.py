@@ -29,6 +29,19 @@ def study_get_for_member(*, user: AbstractBaseUser | AnonymousUser, study_id: in
     return study
 
 
+def study_get_for_annotator(*, user: AbstractBaseUser | AnonymousUser, study_id: int) -> Study:
+    """The study if the user is one of its annotators; Http404 otherwise. Only annotators are given
+    work: an owner who wants to annotate adds themselves, so every judgment comes from someone the
+    study counts as an annotator."""
+    if not user.is_authenticated:
+        raise Http404("No such study.")
+    annotates = Study.annotators.through.objects.filter(study_id=OuterRef("pk"), user_id=user.pk)
+    study = Study.objects.filter(Exists(annotates), pk=study_id).first()
+    if study is None:
+        raise Http404("No such study.")
+    return study
+
+
 def study_get_for_owner(*, user: AbstractBaseUser | AnonymousUser, study_id: int) -> Study:
     """The study if the user owns it; Http404 otherwise (annotators included)."""
     if not user.is_authenticated:

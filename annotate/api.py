@@ -16,9 +16,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate import serializers as s
-from annotate.access import assignment_get_for_annotator, study_get_for_member
+from annotate.access import assignment_get_for_annotator, study_get_for_annotator, study_get_for_member
 from annotate.models import Assignment
-from annotate.selectors import assignment_payload, judgments_of_annotator
+from annotate.selectors import assignment_payload, judgments_of_annotator, study_progress_cached
 from annotate.services import (
     assignment_heartbeat,
     assignment_next,
@@ -54,7 +54,7 @@ class AssignmentNextApi(APIView):
         responses={200: s.AssignmentPayloadSerializer, 204: OpenApiResponse(description="No work left for you")},
     )
     def get(self, request: Request, study_id: int, stage: int) -> Response:
-        study = study_get_for_member(user=request.user, study_id=study_id)
+        study = study_get_for_annotator(user=request.user, study_id=study_id)
         stage = _service(lambda: stage_validate(stage=stage))
         payload = _next_payload(study=study, stage=stage, user=cast(User, request.user))
         if payload is None:
@@ -70,6 +70,20 @@ class AssignmentNextApi(APIView):
     )
     def post(self, request: Request, study_id: int, stage: int) -> Response:
         return self.get(request, study_id, stage)
+
+
+class StageProgressApi(APIView):
+    @extend_schema(
+        operation_id="stage_progress",
+        tags=TAG,
+        summary="Progress of a stage: the study's items (cached a few seconds) and your own work",
+        responses={200: s.ProgressSerializer},
+    )
+    def get(self, request: Request, study_id: int, stage: int) -> Response:
+        study = study_get_for_member(user=request.user, study_id=study_id)
+        stage = _service(lambda: stage_validate(stage=stage))
+        progress = study_progress_cached(study=study, stage=stage, annotator=cast(User, request.user))
+        return Response(s.ProgressSerializer(progress).data)
 
 
 class AssignmentDetailApi(APIView):

@@ -1,4 +1,4 @@
-"""Annotation API (next item, submit, skip, my judgments).
+"""Annotation API (next item, submit, skip, stage progress, my judgments).
 
 The views opt out of LoginRequiredMiddleware's redirect: DRF's IsAuthenticated default answers
 401/403 itself, which token clients can act on; a redirect to an HTML login page they cannot.
@@ -21,6 +21,7 @@ def _api(view: type[api.APIView]) -> Callable[..., HttpResponseBase]:
 
 urlpatterns = [
     path("studies/<int:study_id>/stages/<int:stage>/next/", _api(api.AssignmentNextApi), name="api-assignment-next"),
+    path("studies/<int:study_id>/stages/<int:stage>/progress/", _api(api.StageProgressApi), name="api-stage-progress"),
     path("studies/<int:study_id>/my-judgments/", _api(api.MyJudgmentsApi), name="api-my-judgments"),
     path("assignments/<int:assignment_id>/", _api(api.AssignmentDetailApi), name="api-assignment"),
     path("assignments/<int:assignment_id>/submit/", _api(api.AssignmentSubmitApi), name="api-assignment-submit"),

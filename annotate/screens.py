@@ -103,9 +103,14 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
 
 
 def annotate_work(request: HttpRequest, study_id: int, stage: int) -> HttpResponse:
-    study = study_get_for_member(user=request.user, study_id=study_id)
+    user = _signed_in(request)
+    study = study_get_for_member(user=user, study_id=study_id)
     if stage not in Stage.values:
         raise Http404("No such stage.")
+    if not study.annotators.filter(pk=user.pk).exists():
+        # An owner who is not an annotator: work is only handed to annotators.
+        messages.info(request, "Only the study's annotators are given work. Add yourself as one on the setup page.")
+        return redirect("study-detail", study_id=study.pk)
     config = _screen_config(study=study, stage=stage, mode="work", assignment_id=None)
     return render(
         request,
@@ -350,6 +355,7 @@ def _screen_config(*, study: Study, stage: int, mode: str, assignment_id: int | 
         "idPlaceholder": str(URL_ID_PLACEHOLDER),
         "urls": {
             "next": reverse("api-assignment-next", args=[study.pk, stage]),
+            "progress": reverse("api-stage-progress", args=[study.pk, stage]),
             "assignment": per_assignment("api-assignment"),
             "submit": per_assignment("api-assignment-submit"),
             "skip": per_assignment("api-assignment-skip"),

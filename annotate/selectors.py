@@ -92,12 +92,21 @@ def own_subject_ids(*, study: Study, annotator: User) -> QuerySet:
     return Subject.objects.filter(study=study, user_id=annotator.pk).values("id")
 
 
+def mine_progress(*, study: Study, stage: int, annotator: User) -> dict:
+    """The annotator's own progress in a stage (see study_progress): exact, one query whatever the study size."""
+    return _mine_counts(study=study, stage=stage, annotator=annotator)
+
+
 def _mine_counts(*, study: Study, stage: int, annotator: User | None) -> dict:
     if annotator is None:
         return {"mine_done": 0, "mine_available": 0, "mine_available_capped": False}
-    done = Assignment.objects.filter(
-        study=study, stage=stage, annotator_id=annotator.pk, status=Assignment.Status.SUBMITTED
-    ).values("id")
+    done = (
+        Assignment.objects.filter(
+            study=study, stage=stage, annotator_id=annotator.pk, status=Assignment.Status.SUBMITTED
+        )
+        .order_by()  # the model's default ordering would make PostgreSQL sort rows it only counts
+        .values("id")
+    )
     open_to_me = Q(slots_taken__lt=F("k"))
     if stage == Stage.CORRECTNESS:
         # Third parties never get their own subject; they get it first-person instead.
@@ -174,7 +183,7 @@ def assignment_payload(*, assignment: Assignment) -> dict:
     Model and conversation text is returned raw: it is untrusted, and the screens escape it.
     Stage 2 hides which subject each attribute belongs to and shuffles them with the item
     seed; stage 3 shows the responses as A and B without saying which is personalized.
-    A constant number of queries per stage, whatever the study size.
+    A constant number of queries per stage, and no scan of the stage's items, whatever the study size.
     """
     item = assignment.item
     study = assignment.study
@@ -199,7 +208,9 @@ def assignment_payload(*, assignment: Assignment) -> dict:
         "existing": {},
         "attribute_notes": {},
         "feedback": {},
-        "progress": study_progress_cached(study=study, stage=stage, annotator=assignment.annotator),
+        # Only the annotator's own counts: the study-wide ones scan every item of the stage, so the
+        # screen fetches them separately (api-stage-progress) and never waits for them.
+        "progress": mine_progress(study=study, stage=stage, annotator=assignment.annotator),
     }
     if assignment.status == Assignment.Status.SUBMITTED:
         payload["existing"], payload["attribute_notes"], payload["feedback"] = _existing(assignment)
@@ -353,4 +364,5 @@ def item_overview(*, item: Item) -> dict:
             }
             for r in responses
         ]
+        overview["responses"].sort(key=lambda r: not r["is_generic"])  # the generic one first, then the rest
     return overview

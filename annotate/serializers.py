@@ -41,15 +41,18 @@ class GuidelinesSerializer(serializers.Serializer):
     text = serializers.CharField()
 
 
-class ProgressSerializer(serializers.Serializer):
-    items_total = serializers.IntegerField()
+class MineProgressSerializer(serializers.Serializer):
+    mine_done = serializers.IntegerField()
+    mine_available = serializers.IntegerField(help_text="Counted up to 1000")
+    mine_available_capped = serializers.BooleanField(help_text="True when there are at least 1000")
+
+
+class ProgressSerializer(MineProgressSerializer):
+    items_total = serializers.IntegerField(help_text="Items of the stage, withdrawn ones left out")
     items_done = serializers.IntegerField()
     items_in_progress = serializers.IntegerField()
     items_waiting = serializers.IntegerField()
     items_withdrawn = serializers.IntegerField(help_text="Taken out of the stage by a researcher; not in the total")
-    mine_done = serializers.IntegerField()
-    mine_available = serializers.IntegerField(help_text="Counted up to 1000")
-    mine_available_capped = serializers.BooleanField(help_text="True when there are at least 1000")
 
 
 class TurnSerializer(serializers.Serializer):
@@ -105,7 +108,7 @@ class AssignmentPayloadSerializer(serializers.Serializer):
     )
     attribute_notes = serializers.DictField(child=serializers.CharField())
     feedback = serializers.DictField(help_text="Your stored note, missing_attributes and flag for the item")
-    progress = ProgressSerializer()
+    progress = MineProgressSerializer(help_text="Your own progress; the study's comes from the stage progress endpoint")
     conversations = ConversationSerializer(many=True, required=False, help_text="Stage 1 only")
     attributes = AttributeSerializer(many=True)
     prompt = PromptSerializer(required=False, help_text="Stages 2 and 3")

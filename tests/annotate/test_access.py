@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from django.http import Http404
 
-from annotate.access import assignment_get_for_annotator, study_get_for_member, study_get_for_owner
+from annotate.access import (
+    assignment_get_for_annotator,
+    item_get_for_owner,
+    study_get_for_annotator,
+    study_get_for_member,
+    study_get_for_owner,
+)
 from annotate.services import assignment_next
 from tests.factories import StudyFactory
 
@@ -25,6 +31,21 @@ def test_study_for_owner(study, owner, annotator) -> None:
     assert study_get_for_owner(user=owner, study_id=study.pk) == study
     with pytest.raises(Http404):
         study_get_for_owner(user=annotator, study_id=study.pk)
+
+
+def test_study_for_annotator_leaves_out_owners_who_do_not_annotate(study, owner, annotator, outsider) -> None:
+    assert study_get_for_annotator(user=annotator, study_id=study.pk) == study
+    for user in (owner, outsider):
+        with pytest.raises(Http404):
+            study_get_for_annotator(user=user, study_id=study.pk)
+
+
+def test_item_for_owner_only(study, owner, annotator, stage1_items, other_study_item) -> None:
+    (item,) = stage1_items(1)
+    assert item_get_for_owner(user=owner, item_id=item.pk) == item
+    for user, item_id in ((annotator, item.pk), (owner, other_study_item.pk)):
+        with pytest.raises(Http404):
+            item_get_for_owner(user=user, item_id=item_id)
 
 
 def test_assignment_only_for_its_own_annotator_while_a_member(

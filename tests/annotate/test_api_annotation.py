@@ -54,6 +54,22 @@ def test_next_submit_and_preloaded_next(study, annotator_client, stage1_items) -
     assert annotator_client.get(_next_url(study.pk)).status_code == 204
 
 
+def test_stage_progress_for_members_only(study, annotator_client, outsider_client, annotator, stage1_items) -> None:
+    stage1_items(2, k=1)
+    url = reverse("api-stage-progress", args=[study.pk, 1])
+    payload = annotator_client.get(_next_url(study.pk)).json()
+    annotator_client.post(
+        _url("api-assignment-submit", payload["assignment_id"]),
+        {"answers": _answers(payload)},
+        content_type="application/json",
+    )
+    progress = annotator_client.get(url).json()
+    assert (progress["items_total"], progress["items_done"], progress["items_in_progress"]) == (2, 1, 1)
+    assert (progress["mine_done"], progress["mine_available"]) == (1, 0)
+    assert outsider_client.get(url).status_code == 404
+    assert annotator_client.get(reverse("api-stage-progress", args=[study.pk, 7])).status_code == 400
+
+
 def test_post_next_works_like_get(study, annotator_client, stage1_items) -> None:
     stage1_items(1)
     assert annotator_client.post(_next_url(study.pk)).status_code == 200
@@ -212,6 +228,7 @@ def test_next_and_submit_cost_the_same_queries_whatever_the_study_size(study, an
     print("query counts (next, submit):", counts)
     assert counts[0] == counts[1], counts
     next_count, submit_count = counts[0]
-    # Budgets: a lease is ~8 queries and a payload ~12; submit = judgments + a preloaded next.
-    assert next_count <= 22, counts
-    assert submit_count <= 45, counts
+    # Budgets, measured: next with a cold cache is 19 (stage config, lease sweep, claim, payload);
+    # submit is 21 (judgments, then a preloaded next with the config and sweep mark cached).
+    assert next_count <= 20, counts
+    assert submit_count <= 23, counts

@@ -74,9 +74,7 @@ def test_stage3_responses_must_be_of_the_pair_and_of_the_right_kind(study, stage
         )
     elsewhere = make_pair_with_responses(make_subject(study)).responses.get(mode=Response.Mode.GENERIC)
     with pytest.raises(ValidationError, match="generic_response: .* is not a generic response to this pair"):
-        item_choose(
-            study=study, item_id=stage3_item.pk, attribute_ids=attribute_ids, generic_response_id=elsewhere.pk
-        )
+        item_choose(study=study, item_id=stage3_item.pk, attribute_ids=attribute_ids, generic_response_id=elsewhere.pk)
     stage3_item.refresh_from_db()
     assert stage3_item.personalized_response.mode == Response.Mode.ALL_ATTRIBUTES
 

@@ -8,6 +8,7 @@ from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
+from annotate.models import Item
 from personalization.models import Study
 from tests.browser.conftest import PageProblems, login_with_keyboard
 from tests.screens.builders import populate_study
@@ -53,6 +54,8 @@ def test_study_pages_have_no_axe_violations(
         f"/studies/{populated.pk}/dashboard/",
         f"/studies/{populated.pk}/design/",
         f"/studies/{populated.pk}/mine/",
+        f"/studies/{populated.pk}/stages/3/items/",
+        f"/items/{Item.objects.filter(study=populated, stage=3).first().pk}/",
         "/studies/new/",
     ):
         page.goto(f"{live_server.url}{path}")

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
+from annotate.models import Item
 from annotate.services import assignment_next, assignment_submit
 from personalization.models import Study
 from tests.browser.conftest import PageProblems, login_with_keyboard, screenshot
@@ -62,12 +63,18 @@ def test_login_page(page: Page, phone_page: Page, live_server: object, problems:
 
 
 def test_owner_pages(page: Page, phone_page: Page, live_server: object, judged: Study, problems: PageProblems) -> None:
+    judged_item = Item.objects.filter(study=judged, stage=1).first()
+    open_item = Item.objects.filter(study=judged, stage=3).first()
     for current, suffix in ((page, "laptop"), (phone_page, "phone")):
         login_with_keyboard(current, live_server.url, "owner", "pw-owner-123")
         for path, name, heading in (
             (f"/studies/{judged.pk}/", "study", judged.name),
             (f"/studies/{judged.pk}/dashboard/", "dashboard", f"Dashboard: {judged.name}"),
             (f"/studies/{judged.pk}/design/", "setup", f"Setup: {judged.name}"),
+            (f"/studies/{judged.pk}/stages/1/items/", "items-stage1", "Stage 1 items · Attribute correctness"),
+            (f"/studies/{judged.pk}/stages/3/items/", "items-stage3", "Stage 3 items · Compare two responses"),
+            (f"/items/{judged_item.pk}/", "item-judged", f"Item {judged_item.pk} · stage 1 · Attribute correctness"),
+            (f"/items/{open_item.pk}/", "item-stage3", f"Item {open_item.pk} · stage 3 · Compare two responses"),
             ("/studies/new/", "new-study", "New study"),
             ("/", "home", "Your studies"),
         ):

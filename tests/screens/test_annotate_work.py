@@ -44,3 +44,10 @@ def test_unknown_stage_is_404(annotator_client: Client, populated: Study) -> Non
 
 def test_outsider_gets_404(outsider_client: Client, populated: Study) -> None:
     assert outsider_client.get(f"/studies/{populated.pk}/stages/1/work/").status_code == 404
+
+
+def test_an_owner_who_does_not_annotate_is_sent_back_with_a_reason(owner_client: Client, populated: Study) -> None:
+    response = owner_client.get(f"/studies/{populated.pk}/stages/1/work/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/studies/{populated.pk}/"
+    assert b"Only the study&#x27;s annotators are given work" in response.content
+    assert owner_client.get(f"/api/studies/{populated.pk}/stages/1/next/").status_code == 404

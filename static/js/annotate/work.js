@@ -87,9 +87,24 @@ function setProgress(progress, holding) {
   ui.progressMine.max = Math.max(1, progress.mine_done + toGo);
   ui.progressMine.value = progress.mine_done;
   ui.progressMineLabel.textContent = `You: ${progress.mine_done} done · ${toGo} to go`;
-  ui.progressStudy.max = Math.max(1, progress.items_total);
-  ui.progressStudy.value = progress.items_done;
-  ui.progressStudyLabel.textContent = `Study: ${progress.items_done} of ${progress.items_total} items complete`;
+}
+
+// The study-wide counts come from their own endpoint, fetched in the background at most every
+// STUDY_PROGRESS_MS: counting a large study's items must never delay the next item.
+const STUDY_PROGRESS_MS = 15_000;
+let studyProgressAt = 0;
+
+async function refreshStudyProgress() {
+  if (Date.now() - studyProgressAt < STUDY_PROGRESS_MS) return;
+  studyProgressAt = Date.now();
+  try {
+    const progress = await request("GET", config.urls.progress);
+    ui.progressStudy.max = Math.max(1, progress.items_total);
+    ui.progressStudy.value = progress.items_done;
+    ui.progressStudyLabel.textContent = `Study: ${progress.items_done} of ${progress.items_total} items complete`;
+  } catch {
+    studyProgressAt = 0; // a progress bar is not worth an error message; try again next item
+  }
 }
 
 function setGuidelines(guidelines) {
@@ -128,6 +143,7 @@ function show(payload) {
   ui.form.hidden = false;
   setGuidelines(payload.guidelines);
   setProgress(payload.progress, payload.status === "leased");
+  refreshStudyProgress(); // not awaited: the item shows at once
 
   let turns = new Map();
   if (STAGE === 1) {
@@ -191,6 +207,8 @@ function showDone() {
   ui.loading.hidden = true;
   ui.done.hidden = false;
   ui.progressMine.value = ui.progressMine.max;
+  studyProgressAt = 0;
+  refreshStudyProgress();
   $("done-heading").focus();
 }
 
