@@ -13,11 +13,9 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
-from django.http import Http404
 from django.utils import timezone
 
-from annotate.access import study_get_for_owner
+from annotate.access import first_or_404, in_study, study_get_for_owner
 from judgments import tasks as judgments_tasks
 from judgments.selectors import relevant_attributes_by_humans
 from personalization import selectors as personalization_selectors
@@ -37,13 +35,8 @@ STEP_TASK: dict[str, Any] = {
 
 def run_get_for_owner(*, user: AbstractBaseUser | AnonymousUser, run_id: int) -> ModelRun:
     """The run if the user owns its study; Http404 otherwise (annotators and outsiders alike)."""
-    if not user.is_authenticated:
-        raise Http404("No such run.")
-    owned = Study.owners.through.objects.filter(study_id=OuterRef("study_id"), user_id=user.pk)
-    run = ModelRun.objects.select_related("study").filter(Exists(owned), pk=run_id).first()
-    if run is None:
-        raise Http404("No such run.")
-    return run
+    rows = ModelRun.objects.select_related("study").filter(in_study(user, "owners"), pk=run_id)
+    return first_or_404(rows, user=user, what="run")
 
 
 def _require_owner(*, study: Study, user: AbstractBaseUser | AnonymousUser) -> None:
