@@ -33,19 +33,19 @@ class OwnedStudyReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Item)
 class ItemAdmin(OwnedStudyReadOnlyAdmin):
     """Researchers choose what feeds a stage here: until anyone has been assigned an item, they
-    may narrow the attributes it asks about, withdraw it from the stage, or delete it (building
-    the stage again would bring a deleted item back; a withdrawn one stays out). After that the
-    item is frozen, since judgments already refer to what it showed. The study's item pages
-    (annotate.screens.study_items) do the same from the web UI."""
+    may narrow the attributes it asks about, or delete it (building the stage again brings a
+    deleted item back). After that the item is frozen, since judgments already refer to what it
+    showed. The study's item pages (annotate.screens.study_items) also choose stage-3 responses
+    and withdraw items for good, under the same lock the claim path takes."""
 
     list_display = ["id", "study", "stage", "subject", "prompt", "pair", "k", "slots_taken", "done_count", "withdrawn"]
     list_filter = ["stage", "withdrawn", "study"]
     raw_id_fields = ["subject", "prompt", "pair", "generic_response", "personalized_response", "attributes"]
     readonly_fields = (
         *("study", "stage", "subject", "prompt", "pair", "generic_response", "personalized_response"),
-        *("k", "slots_taken", "done_count", "seed"),
+        *("k", "slots_taken", "done_count", "seed", "withdrawn"),
     )
-    fields = (*readonly_fields[:8], "attributes", "withdrawn", *readonly_fields[8:])
+    fields = (*readonly_fields[:8], "attributes", *readonly_fields[8:])
 
     def _untouched(self, obj: object | None) -> bool:
         return not isinstance(obj, Item) or not obj.assignments.exists()
