@@ -51,11 +51,19 @@ def study_get_for_owner(*, user: AnyUser, study_id: int) -> Study:
 
 
 def assignment_get_for_annotator(*, user: AnyUser, assignment_id: int) -> Assignment:
-    """The assignment if it is the user's own and they are still a member of its study; Http404 otherwise."""
+    """The assignment if it is the user's own and they are still a member of its study; Http404 otherwise.
+
+    Carries `by_annotator`: whether the user is still one of the study's annotators (an owner who
+    is not may open and change their earlier judgments, but is given no new work)."""
     member = Q(in_study(user, "owners")) | Q(in_study(user, "annotators"))
     # Only what every caller needs: PostgreSQL spent ~5 ms planning the eight-way join this used
     # to be, on every submit and heartbeat; the payload loads the rest when it needs it.
-    rows = Assignment.objects.select_related("study", "item").filter(member, pk=assignment_id, annotator_id=user.pk)
+    rows = (
+        Assignment.objects.select_related("study", "item")
+        .filter(member, pk=assignment_id, annotator_id=user.pk)
+        # Whether they may be given more work (annotators only), in the same query.
+        .annotate(by_annotator=in_study(user, "annotators"))
+    )
     assignment = first_or_404(rows, user=user, what="assignment")
     # The assignment is the user's own, so the user we hold is its annotator: no query to load it.
     assignment.annotator = cast(User, user)

@@ -35,8 +35,8 @@ class ItemAdmin(OwnedStudyReadOnlyAdmin):
     """Researchers choose what feeds a stage here: until anyone has been assigned an item, they
     may narrow the attributes it asks about, or delete it (building the stage again brings a
     deleted item back). After that the item is frozen, since judgments already refer to what it
-    showed. The study's item pages (annotate.screens.study_items) also choose stage-3 responses
-    and withdraw items for good, under the same lock the claim path takes."""
+    showed (checked when the page loads). The study's item pages (annotate.screens.study_items)
+    also choose stage-3 responses and withdraw items for good, and check under the item's row lock."""
 
     list_display = ["id", "study", "stage", "subject", "prompt", "pair", "k", "slots_taken", "done_count", "withdrawn"]
     list_filter = ["stage", "withdrawn", "study"]
@@ -71,6 +71,12 @@ class AssignmentAdmin(OwnedStudyReadOnlyAdmin):
     list_filter = ["status", "stage", "first_person", "study"]
     raw_id_fields = ["item", "annotator"]
     actions = ["reclaim_expired"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        # An assignment is the engine's record that an annotator held an item: deleting one would
+        # leave its slot counted, offer the item to the same person again, and let a judged item
+        # pass for untouched. Skips and lapsed leases are the ways out.
+        return False
 
     @admin.action(description="Reclaim lapsed leases of these studies")
     def reclaim_expired(self, request: HttpRequest, queryset: QuerySet[Assignment]) -> None:

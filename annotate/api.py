@@ -46,6 +46,13 @@ def _next_payload(*, study: Study, stage: int, user: User) -> dict | None:
     return assignment_payload(assignment=assignment) if assignment is not None else None
 
 
+def _next_after(assignment: Assignment, *, user: User) -> dict | None:
+    """The item to show after a submit or skip: only annotators are given more work."""
+    if not getattr(assignment, "by_annotator", False):
+        return None
+    return _next_payload(study=assignment.study, stage=assignment.stage, user=user)
+
+
 class AssignmentNextApi(APIView):
     @extend_schema(
         operation_id="assignment_next",
@@ -111,7 +118,7 @@ class AssignmentSubmitApi(APIView):
         data = s.SubmitInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         _service(lambda: assignment_submit(assignment=assignment, **data.validated_data))
-        payload = _next_payload(study=assignment.study, stage=assignment.stage, user=cast(User, request.user))
+        payload = _next_after(assignment, user=cast(User, request.user))
         return Response(s.SubmitOutputSerializer({"ok": True, "next": payload}).data)
 
 
@@ -128,7 +135,7 @@ class AssignmentSkipApi(APIView):
         data = s.SkipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         _service(lambda: assignment_skip(assignment=assignment, reason=data.validated_data["reason"]))
-        payload = _next_payload(study=assignment.study, stage=assignment.stage, user=cast(User, request.user))
+        payload = _next_after(assignment, user=cast(User, request.user))
         return Response(s.SkipOutputSerializer({"next": payload}).data)
 
 

@@ -53,7 +53,7 @@ def study_progress_cached(*, study: Study, stage: int, annotator: User | None = 
     ttl = getattr(settings, "ATTUNE_PROGRESS_CACHE_SECONDS", 5)
     if ttl <= 0:
         return study_progress(study=study, stage=stage, annotator=annotator)
-    key = f"attune:progress:{study.pk}:{stage}"
+    key = f"attune:progress:v2:{study.pk}:{stage}"  # v2: with items_withdrawn
     counts = cache.get(key)
     if counts is None:
         counts = _study_counts(study=study, stage=stage)

@@ -195,7 +195,9 @@ def _claim(*, study: Study, stage: int, annotator: User, lease_until: datetime) 
             # it to one assignment. The row lock only orders this claim with a researcher
             # withdrawing the item at the same moment (annotate.design locks it too).
             with transaction.atomic():
-                if not Item.objects.select_for_update().filter(pk=own.pk, withdrawn=False).values_list("pk").first():
+                # of=self and no ordering: the model's default ordering would join (and lock) the study row.
+                locked = Item.objects.select_for_update(of=("self",)).filter(pk=own.pk, withdrawn=False).order_by()
+                if not locked.values_list("pk", flat=True).first():
                     return False
                 return _new_assignment(
                     study=study, item=own, annotator=annotator, lease_until=lease_until, first_person=True

@@ -198,6 +198,7 @@ ATTUNE_OPENAI_API_KEY = os.environ.get("ATTUNE_OPENAI_API_KEY", "")
 
 # A cache shared by every web process (progress counts, stage settings, sessions): Redis
 # when REDIS_URL is set, otherwise files under var/, which all processes on one machine share.
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -205,6 +206,9 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
+            # Sessions live here too: the default 300 entries would evict them (and the stage
+            # configs) once a few hundred people have logged in.
+            "OPTIONS": {"MAX_ENTRIES": 5000},
         }
     }
 

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from annotate.models import Assignment
 from annotate.services import assignment_next
 from tests.factories import StudyFactory, UserFactory
 
@@ -50,3 +51,16 @@ def test_reclaim_action(study, annotator, researcher_client, stage1_items) -> No
     )
     assert response.status_code == 200
     assert Assignment.objects.get(pk=assignment.pk).status == "expired"
+
+
+def test_assignments_cannot_be_deleted(study, annotator, researcher_client, stage1_items) -> None:
+    # Deleting one would leave its slot counted and let a judged item pass for untouched.
+    stage1_items(1)
+    assignment = assignment_next(study=study, stage=1, annotator=annotator)
+    assert researcher_client.get(reverse("admin:annotate_assignment_delete", args=[assignment.pk])).status_code == 403
+    response = researcher_client.post(
+        reverse("admin:annotate_assignment_changelist"),
+        {"action": "delete_selected", "_selected_action": [assignment.pk], "post": "yes"},
+    )
+    assert response.status_code in (200, 302)
+    assert Assignment.objects.filter(pk=assignment.pk).exists()

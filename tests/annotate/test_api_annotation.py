@@ -70,6 +70,22 @@ def test_stage_progress_for_members_only(study, annotator_client, outsider_clien
     assert annotator_client.get(reverse("api-stage-progress", args=[study.pk, 7])).status_code == 400
 
 
+def test_an_owner_who_stopped_annotating_can_submit_but_gets_no_new_work(study, annotator, stage1_items) -> None:
+    stage1_items(2)
+    client = Client()
+    client.force_login(annotator)
+    payload = client.get(_next_url(study.pk)).json()
+    study.annotators.remove(annotator)
+    study.owners.add(annotator)
+    response = client.post(
+        _url("api-assignment-submit", payload["assignment_id"]),
+        {"answers": _answers(payload)},
+        content_type="application/json",
+    )
+    assert response.status_code == 200 and response.json()["next"] is None
+    assert Assignment.objects.filter(annotator=annotator).count() == 1
+
+
 def test_post_next_works_like_get(study, annotator_client, stage1_items) -> None:
     stage1_items(1)
     assert annotator_client.post(_next_url(study.pk)).status_code == 200

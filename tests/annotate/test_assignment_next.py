@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from annotate.models import Assignment, Item
@@ -175,6 +177,18 @@ def test_first_person_routing_gives_the_subject_their_own_item_without_a_slot(
     assert own_item.pk in third_party
     own_item.refresh_from_db()
     assert (own_item.slots_taken, own_item.done_count) == (1, 1)
+
+
+def test_a_first_person_claim_locks_only_the_item_row(study, annotator, stage1_items) -> None:
+    # Locking the study row too (through a join) would queue every first-person claim of the
+    # study behind each other and behind a whole import, which holds that row.
+    make_subject(study, user=annotator)
+    items_build(study=study, stage=1)
+    with CaptureQueriesContext(connection) as queries:
+        assert assignment_next(study=study, stage=1, annotator=annotator).first_person
+    locking = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert connection.vendor != "postgresql" or locking, "the claim takes a row lock on PostgreSQL"
+    assert all("personalization_study" not in sql for sql in locking), locking
 
 
 def test_a_study_that_is_not_open_hands_out_nothing(study, annotator, stage1_items) -> None:

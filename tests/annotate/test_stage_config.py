@@ -44,6 +44,8 @@ def test_changed_stage_settings_apply_to_the_next_lease(study, annotator, stage1
 
 
 def test_a_study_without_stage_settings_gets_the_defaults(study) -> None:
-    StudyStage.objects.filter(study=study, stage=2).delete()
+    study_stage_configure(study=study, stage=2, judgments_per_item=5, lease_seconds=60, gate_on_previous_stage=True)
+    assert stage_config(study_id=study.pk, stage=2).judgments_per_item == 5  # now cached
+    StudyStage.objects.filter(study=study, stage=2).get().delete()  # a delete forgets it too
     config = stage_config(study_id=study.pk, stage=2)
     assert config.lease_seconds == 900 and config.judgments_per_item == 3 and config.gate_on_previous_stage is False
