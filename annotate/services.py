@@ -21,7 +21,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -447,37 +447,28 @@ def assignment_submit(
                     "your answers were not stored."
                 )
         locked.active_ms = max(locked.active_ms, active_ms)
+        # What the judgments and the item feedback share: who, which item, when and how long.
+        common: dict[str, Any] = {
+            "study": assignment.study,
+            "stage": stage,
+            "annotator": assignment.annotator,
+            "flag": flag,
+            "time_spent_ms": locked.active_ms,
+            "guidelines_version": version,
+            "subject_id": item.subject_id,
+            "prompt_id": item.prompt_id,
+            "pair_id": item.pair_id,
+            "first": first_submit,
+        }
         human_judgments_record(
-            study=assignment.study,
-            stage=stage,
-            annotator=assignment.annotator,
+            **common,
             answers=normalized,
             attribute_notes=notes,
-            flag=flag,
-            time_spent_ms=locked.active_ms,
-            guidelines_version=version,
             personalized_side=locked.personalized_side,
             generic_response_id=item.generic_response_id,
             personalized_response_id=item.personalized_response_id,
-            subject_id=item.subject_id,
-            prompt_id=item.prompt_id,
-            pair_id=item.pair_id,
-            first=first_submit,
         )
-        item_feedback_record(
-            study=assignment.study,
-            stage=stage,
-            annotator=assignment.annotator,
-            note=note,
-            missing_attributes=missing_attributes,
-            flag=flag,
-            time_spent_ms=locked.active_ms,
-            guidelines_version=version,
-            subject_id=item.subject_id,
-            prompt_id=item.prompt_id,
-            pair_id=item.pair_id,
-            first=first_submit,
-        )
+        item_feedback_record(**common, note=note, missing_attributes=missing_attributes)
         if first_submit:
             locked.status = Assignment.Status.SUBMITTED
             locked.submitted_at = now
