@@ -273,8 +273,8 @@ def study_items(request: HttpRequest, study_id: int, stage: int) -> HttpResponse
     rows = [
         {
             "item": item,
-            "state": item_state(item),
-            "state_label": ITEM_STATES[item_state(item)],
+            "state": (row_state := item_state(item)),
+            "state_label": ITEM_STATES[row_state],
             "leased": item.slots_taken - item.done_count,
         }
         for item in page

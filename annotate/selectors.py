@@ -39,7 +39,7 @@ def study_progress(*, study: Study, stage: int, annotator: User | None = None) -
     many. Exact; see study_progress_cached for the hot path.
     """
     counts = _study_counts(study=study, stage=stage)
-    counts.update(_mine_counts(study=study, stage=stage, annotator=annotator))
+    counts.update(mine_progress(study=study, stage=stage, annotator=annotator))
     return counts
 
 
@@ -58,17 +58,36 @@ def study_progress_cached(*, study: Study, stage: int, annotator: User | None = 
     if counts is None:
         counts = _study_counts(study=study, stage=stage)
         cache.set(key, counts, ttl)
-    return {**counts, **_mine_counts(study=study, stage=stage, annotator=annotator)}
+    return {**counts, **mine_progress(study=study, stage=stage, annotator=annotator)}
+
+
+ITEM_STATES = {
+    "waiting": "Waiting",
+    "in_progress": "In progress",
+    "done": "Done",
+    "withdrawn": "Withdrawn",
+}
+# Each item is in exactly one state; item_state says the same of one loaded item.
+ITEM_STATE_FILTERS = {
+    "waiting": Q(withdrawn=False, slots_taken=0, done_count__lt=F("k")),
+    "in_progress": Q(withdrawn=False, slots_taken__gt=0, done_count__lt=F("k")),
+    "done": Q(withdrawn=False, done_count__gte=F("k")),
+    "withdrawn": Q(withdrawn=True),
+}
+
+
+def item_state(item: Item) -> str:
+    if item.withdrawn:
+        return "withdrawn"
+    if item.done_count >= item.k:
+        return "done"
+    return "in_progress" if item.slots_taken else "waiting"
 
 
 def _study_counts(*, study: Study, stage: int) -> dict:
-    live = Q(withdrawn=False)
     return Item.objects.filter(study=study, stage=stage).aggregate(
-        items_total=Count("id", filter=live),
-        items_done=Count("id", filter=live & Q(done_count__gte=F("k"))),
-        items_in_progress=Count("id", filter=live & Q(slots_taken__gt=0, done_count__lt=F("k"))),
-        items_waiting=Count("id", filter=live & Q(slots_taken=0, done_count__lt=F("k"))),
-        items_withdrawn=Count("id", filter=Q(withdrawn=True)),
+        items_total=Count("id", filter=Q(withdrawn=False)),
+        **{f"items_{state}": Count("id", filter=condition) for state, condition in ITEM_STATE_FILTERS.items()},
     )
 
 
@@ -92,12 +111,8 @@ def own_subject_ids(*, study: Study, annotator: User) -> QuerySet:
     return Subject.objects.filter(study=study, user_id=annotator.pk).values("id")
 
 
-def mine_progress(*, study: Study, stage: int, annotator: User) -> dict:
+def mine_progress(*, study: Study, stage: int, annotator: User | None) -> dict:
     """The annotator's own progress in a stage (see study_progress): exact, one query whatever the study size."""
-    return _mine_counts(study=study, stage=stage, annotator=annotator)
-
-
-def _mine_counts(*, study: Study, stage: int, annotator: User | None) -> dict:
     if annotator is None:
         return {"mine_done": 0, "mine_available": 0, "mine_available_capped": False}
     done = (
@@ -269,26 +284,12 @@ def assignment_payload(*, assignment: Assignment) -> dict:
     return payload
 
 
-ITEM_STATES = {
-    "waiting": "Waiting",
-    "in_progress": "In progress",
-    "done": "Done",
-    "withdrawn": "Withdrawn",
-}
-
-
 def items_of_stage(*, study: Study, stage: int, state: str | None = None) -> QuerySet[Item]:
     """A stage's items for the researcher's item list, in build order, optionally in one state
     (a key of ITEM_STATES). Each carries `attribute_count` and `touched` (ever assigned)."""
     items = Item.objects.filter(study=study, stage=stage)
-    if state == "withdrawn":
-        items = items.filter(withdrawn=True)
-    elif state == "done":
-        items = items.filter(withdrawn=False, done_count__gte=F("k"))
-    elif state == "in_progress":
-        items = items.filter(withdrawn=False, slots_taken__gt=0, done_count__lt=F("k"))
-    elif state == "waiting":
-        items = items.filter(withdrawn=False, slots_taken=0, done_count__lt=F("k"))
+    if state is not None:
+        items = items.filter(ITEM_STATE_FILTERS[state])
     return (
         items.select_related("subject", "prompt", "pair__subject", "pair__prompt", "personalized_response")
         .annotate(
@@ -297,14 +298,6 @@ def items_of_stage(*, study: Study, stage: int, state: str | None = None) -> Que
         )
         .order_by("id")
     )
-
-
-def item_state(item: Item) -> str:
-    if item.withdrawn:
-        return "withdrawn"
-    if item.done_count >= item.k:
-        return "done"
-    return "in_progress" if item.slots_taken else "waiting"
 
 
 def item_attribute_choices(*, item: Item) -> QuerySet[Attribute]:
@@ -335,8 +328,8 @@ def item_overview(*, item: Item) -> dict:
         for a in item_attribute_choices(item=item).select_related("subject")
     ]
     overview: dict = {
-        "state": item_state(item),
-        "state_label": ITEM_STATES[item_state(item)],
+        "state": (state := item_state(item)),
+        "state_label": ITEM_STATES[state],
         "attributes": choices,
         "assignments": list(
             Assignment.objects.filter(item=item).select_related("annotator").order_by("created_at", "id")
